@@ -1,0 +1,427 @@
+//! The built-in simulated endpoint: a real HTTP/1.1 server with a known capacity.
+//!
+//! It is modelled as `slots` workers each taking a service time (fixed, or lognormal with a
+//! given spread around the same mean), a bounded wait queue that answers 503 at once when full,
+//! optional random errors, and an optional periodic stall of the whole server. Capacity is
+//! `slots / mean service time`, so tests can assert what a sizing campaign must find. It serves
+//! the container paths (`GET /ping`, `POST /invocations`) and the SageMaker runtime path
+//! (`POST /endpoints/{name}/invocations`), answering the latter the way the real service does.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::rng::splitmix64;
+
+/// How the simulated endpoint behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeConfig {
+    /// Requests served at once.
+    pub slots: usize,
+    /// Mean service time of one request, milliseconds.
+    pub service_ms: f64,
+    /// Spread of the service time: the sigma of a lognormal with the same mean; 0 = fixed.
+    pub jitter: f64,
+    /// Requests that may wait for a slot; one more gets 503 at once.
+    pub queue_max: usize,
+    /// Share of requests answered with a model error (500 on the container path, 424 ModelError
+    /// on the runtime path).
+    pub error_rate: f64,
+    /// Share of requests answered with throttling (429, or 400 ThrottlingException on the runtime path).
+    pub throttle_rate: f64,
+    /// Every `stall_every`, the whole server pauses for `stall_for` (at the end of each period).
+    pub stall_every: Option<Duration>,
+    pub stall_for: Duration,
+    /// Variant name returned on the runtime path.
+    pub variant: String,
+    pub seed: u64,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        FakeConfig {
+            slots: 8,
+            service_ms: 20.0,
+            jitter: 0.0,
+            queue_max: 128,
+            error_rate: 0.0,
+            throttle_rate: 0.0,
+            stall_every: None,
+            stall_for: Duration::ZERO,
+            variant: "AllTraffic".into(),
+            seed: 1,
+        }
+    }
+}
+
+impl FakeConfig {
+    /// Requests per second the endpoint can serve at most.
+    pub fn capacity_rps(&self) -> f64 {
+        self.slots as f64 * 1000.0 / self.service_ms
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.slots == 0 {
+            return Err(Error::input("--slots must be at least 1"));
+        }
+        if !(self.service_ms.is_finite() && self.service_ms >= 0.0) {
+            return Err(Error::input("--service-ms must be 0 or more"));
+        }
+        if !(self.jitter.is_finite() && (0.0..=3.0).contains(&self.jitter)) {
+            return Err(Error::input(
+                "--jitter must be between 0 and 3 (a lognormal sigma)",
+            ));
+        }
+        for (name, v) in [
+            ("--error-rate", self.error_rate),
+            ("--throttle-rate", self.throttle_rate),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(Error::input(format!("{name} must be between 0 and 1")));
+            }
+        }
+        if let Some(every) = self.stall_every
+            && self.stall_for >= every
+        {
+            return Err(Error::input(
+                "--stall-ms must be shorter than --stall-every-ms",
+            ));
+        }
+        Ok(())
+    }
+}
+
+struct State {
+    cfg: FakeConfig,
+    slots: Semaphore,
+    waiting: AtomicUsize,
+    counter: AtomicU64,
+    started: Instant,
+    served: AtomicU64,
+}
+
+impl State {
+    /// A deterministic pseudo-random number in [0, 1) per draw.
+    fn draw(&self) -> f64 {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        (splitmix64(self.cfg.seed ^ splitmix64(n)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn service_time(&self) -> Duration {
+        let mean = self.cfg.service_ms / 1000.0;
+        if self.cfg.jitter <= 0.0 || mean <= 0.0 {
+            return Duration::from_secs_f64(mean);
+        }
+        let sigma = self.cfg.jitter;
+        // lognormal with the given mean: mu = ln(mean) - sigma^2 / 2
+        let mu = mean.ln() - sigma * sigma / 2.0;
+        let u1 = 1.0 - self.draw();
+        let u2 = self.draw();
+        let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+        Duration::from_secs_f64((mu + sigma * z).exp().min(3600.0))
+    }
+
+    /// If the server is inside a stall window now, how long until it ends.
+    fn stall_remaining(&self) -> Option<Duration> {
+        let every = self.cfg.stall_every?;
+        if self.cfg.stall_for.is_zero() {
+            return None;
+        }
+        let elapsed = self.started.elapsed().as_nanos() % every.as_nanos();
+        let stall_start = (every - self.cfg.stall_for).as_nanos();
+        (elapsed >= stall_start).then(|| Duration::from_nanos((every.as_nanos() - elapsed) as u64))
+    }
+
+    async fn wait_out_stall(&self) {
+        if let Some(d) = self.stall_remaining() {
+            tokio::time::sleep(d).await;
+        }
+    }
+}
+
+/// Which kind of path a request came in on.
+#[derive(Clone, Copy, PartialEq)]
+enum Path {
+    Container,
+    Runtime,
+}
+
+/// A running simulated endpoint; dropping it (or calling [`FakeEndpoint::stop`]) stops it.
+pub struct FakeEndpoint {
+    addr: SocketAddr,
+    cancel: CancellationToken,
+    state: Arc<State>,
+}
+
+impl FakeEndpoint {
+    /// Starts the endpoint on `addr` (port 0 picks a free port) in the current tokio runtime.
+    pub async fn start(cfg: FakeConfig, addr: SocketAddr) -> Result<FakeEndpoint> {
+        cfg.validate()?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Other(format!("cannot listen on {addr}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Other(format!("cannot read the listening address: {e}")))?;
+        let state = Arc::new(State {
+            slots: Semaphore::new(cfg.slots),
+            cfg,
+            waiting: AtomicUsize::new(0),
+            counter: AtomicU64::new(0),
+            started: Instant::now(),
+            served: AtomicU64::new(0),
+        });
+        let cancel = CancellationToken::new();
+        tokio::spawn(accept_loop(listener, state.clone(), cancel.clone()));
+        Ok(FakeEndpoint {
+            addr,
+            cancel,
+            state,
+        })
+    }
+
+    /// Starts on a free loopback port.
+    pub async fn start_local(cfg: FakeConfig) -> Result<FakeEndpoint> {
+        FakeEndpoint::start(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The container invocation URL.
+    pub fn invocations_url(&self) -> String {
+        format!("http://{}/invocations", self.addr)
+    }
+
+    /// The base URL to give the AWS SDK as its endpoint.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Successful invocations so far.
+    pub fn served(&self) -> u64 {
+        self.state.served.load(Ordering::Relaxed)
+    }
+
+    pub fn stop(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Runs until the token is cancelled (for the `fake-endpoint` command).
+    pub async fn wait(&self, until: CancellationToken) {
+        until.cancelled().await;
+        self.stop();
+    }
+}
+
+impl Drop for FakeEndpoint {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<State>, cancel: CancellationToken) {
+    loop {
+        let (stream, _) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(_) => {
+                    // Out of file descriptors or similar: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = cancel.cancelled() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handle(state.clone(), req));
+            let conn = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = conn => {}
+                _ = cancel.cancelled() => {}
+            }
+        });
+    }
+}
+
+fn response(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r
+}
+
+/// A runtime-path error the way SageMaker sends it: status, `X-Amzn-Errortype`, JSON message.
+fn runtime_error(
+    status: u16,
+    code: &str,
+    message: &str,
+    original: Option<u16>,
+) -> Response<Full<Bytes>> {
+    let mut body = serde_json::json!({ "message": message, "Message": message });
+    if let Some(o) = original {
+        body["OriginalStatusCode"] = serde_json::json!(o);
+        body["OriginalMessage"] = serde_json::json!("simulated model failure");
+    }
+    let mut r = response(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body.to_string(),
+    );
+    let h = r.headers_mut();
+    h.insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(code) {
+        h.insert("x-amzn-errortype", v);
+    }
+    r
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/ping") => return Ok(response(StatusCode::OK, "")),
+        (&Method::POST, "/invocations") => Path::Container,
+        (&Method::POST, p) if is_runtime_path(p) => Path::Runtime,
+        _ => return Ok(response(StatusCode::NOT_FOUND, "not found")),
+    };
+    // Read the whole request body, as a real server must before answering.
+    if req.into_body().collect().await.is_err() {
+        return Ok(response(StatusCode::BAD_REQUEST, "unreadable body"));
+    }
+    state.wait_out_stall().await;
+
+    if state.cfg.throttle_rate > 0.0 && state.draw() < state.cfg.throttle_rate {
+        return Ok(match path {
+            Path::Container => response(StatusCode::TOO_MANY_REQUESTS, "throttled"),
+            Path::Runtime => runtime_error(400, "ThrottlingException", "Rate exceeded", None),
+        });
+    }
+
+    // Bounded queue: a request that would wait beyond `queue_max` is refused at once.
+    let permit = match state.slots.try_acquire() {
+        Ok(p) => p,
+        Err(_) => {
+            let waiting = state.waiting.fetch_add(1, Ordering::AcqRel);
+            if waiting >= state.cfg.queue_max {
+                state.waiting.fetch_sub(1, Ordering::AcqRel);
+                return Ok(match path {
+                    Path::Container => response(StatusCode::SERVICE_UNAVAILABLE, "queue full"),
+                    Path::Runtime => runtime_error(
+                        503,
+                        "ServiceUnavailable",
+                        "The service is unavailable. Try again later.",
+                        None,
+                    ),
+                });
+            }
+            let p = state.slots.acquire().await;
+            state.waiting.fetch_sub(1, Ordering::AcqRel);
+            match p {
+                Ok(p) => p,
+                Err(_) => return Ok(response(StatusCode::SERVICE_UNAVAILABLE, "shutting down")),
+            }
+        }
+    };
+    tokio::time::sleep(state.service_time()).await;
+    drop(permit);
+    state.wait_out_stall().await;
+
+    if state.cfg.error_rate > 0.0 && state.draw() < state.cfg.error_rate {
+        return Ok(match path {
+            Path::Container => response(StatusCode::INTERNAL_SERVER_ERROR, "model failure"),
+            Path::Runtime => runtime_error(
+                424,
+                "ModelError",
+                "Received server error (500) from primary with message \"simulated model failure\".",
+                Some(500),
+            ),
+        });
+    }
+    state.served.fetch_add(1, Ordering::Relaxed);
+    let mut r = response(StatusCode::OK, r#"{"predictions":[0.5]}"#);
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    if path == Path::Runtime
+        && let Ok(v) = hyper::header::HeaderValue::from_str(&state.cfg.variant)
+    {
+        r.headers_mut()
+            .insert("x-amzn-invoked-production-variant", v);
+    }
+    Ok(r)
+}
+
+fn is_runtime_path(p: &str) -> bool {
+    p.strip_prefix("/endpoints/")
+        .and_then(|rest| rest.strip_suffix("/invocations"))
+        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_is_slots_over_service_time() {
+        let c = FakeConfig {
+            slots: 8,
+            service_ms: 20.0,
+            ..Default::default()
+        };
+        assert_eq!(c.capacity_rps(), 400.0);
+    }
+
+    #[test]
+    fn runtime_paths_are_recognised() {
+        assert!(is_runtime_path("/endpoints/my-ep/invocations"));
+        assert!(!is_runtime_path("/endpoints//invocations"));
+        assert!(!is_runtime_path("/endpoints/a/b/invocations"));
+        assert!(!is_runtime_path("/invocations"));
+    }
+
+    #[test]
+    fn lognormal_service_time_keeps_the_configured_mean() {
+        let cfg = FakeConfig {
+            service_ms: 20.0,
+            jitter: 0.5,
+            ..Default::default()
+        };
+        let state = State {
+            slots: Semaphore::new(1),
+            cfg,
+            waiting: AtomicUsize::new(0),
+            counter: AtomicU64::new(0),
+            started: Instant::now(),
+            served: AtomicU64::new(0),
+        };
+        let n = 50_000;
+        let total: f64 = (0..n).map(|_| state.service_time().as_secs_f64()).sum();
+        let mean_ms = total / n as f64 * 1000.0;
+        assert!((mean_ms - 20.0).abs() < 0.5, "mean {mean_ms} ms");
+    }
+}

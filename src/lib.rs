@@ -1,0 +1,33 @@
+//! rightsize: how to size a machine-learning inference endpoint before it meets production.
+//!
+//! The pipeline: campaign file → search (which rate next?) → load (one step) → stats → verdict
+//! → recommend → report. `search`, `verdict` and `recommend` are pure; `load` owns time and I/O.
+
+/// The campaign loop: search, step, judge, journal, recommend, report.
+pub mod campaign;
+/// Command line: clap definitions and dispatch.
+pub mod cli;
+/// The campaign file: types, defaults, validation.
+pub mod config;
+/// Error type and exit codes.
+pub mod error;
+/// The built-in simulated endpoint.
+pub mod fake;
+/// The open-model load generator: one step at one rate.
+pub mod load;
+/// Request bodies and their deterministic rotation.
+pub mod payload;
+/// MAX_RPS → invocations_target, instance counts, scaling policy.
+pub mod recommend;
+/// report.json, the journal, the text summary.
+pub mod report;
+/// A small seeded PRNG.
+pub mod rng;
+/// Which rate to offer next.
+pub mod search;
+/// Error classes, histograms, step results.
+pub mod stats;
+/// HTTP and SageMaker targets.
+pub mod target;
+/// Does a step meet the requirements.
+pub mod verdict;

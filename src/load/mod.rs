@@ -1,0 +1,207 @@
+//! The load generator: runs one step at one offered rate and measures it.
+//!
+//! Open model: request `i` is due at `start + i / rate` whatever the endpoint does, so a stalled
+//! endpoint builds a backlog whose waiting shows in `latency_ms` instead of being hidden
+//! (coordinated omission). Up to `max_concurrency` workers each take the next due request from a
+//! shared counter, sleep until it is due, send it and record it; a late worker sends at once.
+//! This module knows nothing about requirements: it only measures.
+
+pub mod schedule;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::payload::Payloads;
+use crate::stats::{ErrorClass, Outcome, Recorder, ShardSummary, StepMeasurement};
+use crate::target::Target;
+
+pub use schedule::Schedule;
+
+/// Everything one step needs to know.
+#[derive(Debug, Clone)]
+pub struct StepSpec {
+    pub schedule: Schedule,
+    pub max_concurrency: usize,
+    /// A request that takes longer is abandoned and counted as `timeout`.
+    pub timeout: Duration,
+    /// After the window ends, measured requests still queued in the generator are sent for at
+    /// most this long; the rest are counted as `unsent`.
+    pub drain_grace: Duration,
+}
+
+impl StepSpec {
+    pub fn new(
+        rate: f64,
+        warmup_s: f64,
+        window_s: f64,
+        max_concurrency: usize,
+        timeout: Duration,
+    ) -> StepSpec {
+        StepSpec {
+            schedule: Schedule {
+                rate,
+                warmup_s,
+                window_s,
+            },
+            max_concurrency: max_concurrency.max(1),
+            timeout,
+            drain_grace: Duration::from_secs_f64((1.0 + window_s * 0.1).min(10.0)),
+        }
+    }
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepEnd {
+    /// Every due request was sent (or counted unsent) and every sent one answered.
+    Completed,
+    /// Stopped early through the cancellation token; in-flight requests were abandoned.
+    Cancelled,
+}
+
+/// A running step's shared state, readable while the step runs (for progress display).
+pub struct StepHandle {
+    pub recorder: Arc<Recorder>,
+    pub cancel: CancellationToken,
+}
+
+/// Runs one step to its end and returns what was measured.
+///
+/// `cancel` stops the step early: no new request is sent and requests in flight are abandoned.
+pub async fn run_step<T: Target>(
+    target: Arc<T>,
+    payloads: Arc<Payloads>,
+    spec: &StepSpec,
+    handle: &StepHandle,
+) -> (StepMeasurement, StepEnd) {
+    let sched = spec.schedule;
+    let total = sched.total();
+    let first_measured = sched.first_measured();
+    let workers = (spec.max_concurrency as u64).min(total).max(1) as usize;
+    let recorder = handle.recorder.clone();
+    let next = Arc::new(AtomicU64::new(0));
+
+    let start = Instant::now() + Duration::from_millis(2);
+    let window_start = start + Duration::from_secs_f64(sched.warmup_s);
+    let window_end = window_start + Duration::from_secs_f64(sched.window_s);
+    let send_deadline = window_end + spec.drain_grace;
+
+    let mut set = JoinSet::new();
+    for w in 0..workers {
+        let ctx = Worker {
+            id: w,
+            target: target.clone(),
+            payloads: payloads.clone(),
+            recorder: recorder.clone(),
+            next: next.clone(),
+            cancel: handle.cancel.clone(),
+            sched,
+            total,
+            first_measured,
+            start,
+            window_start,
+            window_end,
+            send_deadline,
+            timeout: spec.timeout,
+        };
+        set.spawn(ctx.run());
+    }
+    while set.join_next().await.is_some() {}
+
+    let end = if handle.cancel.is_cancelled() {
+        StepEnd::Cancelled
+    } else {
+        StepEnd::Completed
+    };
+    let merged = recorder.merged();
+    let measurement = StepMeasurement {
+        offered_rps: sched.rate,
+        window_s: sched.window_s,
+        warmup_s: sched.warmup_s,
+        completed_in_window: recorder.completed_in_window.load(Ordering::Relaxed),
+        sent: recorder.sent.load(Ordering::Relaxed),
+        unsent: recorder.unsent.load(Ordering::Relaxed),
+        shard: ShardSummary::from_shard(&merged, &target.variant_names()),
+    };
+    (measurement, end)
+}
+
+struct Worker<T> {
+    id: usize,
+    target: Arc<T>,
+    payloads: Arc<Payloads>,
+    recorder: Arc<Recorder>,
+    next: Arc<AtomicU64>,
+    cancel: CancellationToken,
+    sched: Schedule,
+    total: u64,
+    first_measured: u64,
+    start: Instant,
+    window_start: Instant,
+    window_end: Instant,
+    send_deadline: Instant,
+    timeout: Duration,
+}
+
+impl<T: Target> Worker<T> {
+    async fn run(self) {
+        loop {
+            if self.cancel.is_cancelled() {
+                return;
+            }
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.total {
+                return;
+            }
+            let intended = self.start + self.sched.due(i);
+            let measured = i >= self.first_measured;
+            let now = Instant::now();
+            if now < intended {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(intended) => {}
+                    _ = self.cancel.cancelled() => return,
+                }
+            } else if now >= self.send_deadline {
+                // The step is over and this request is still queued here: stop sending and
+                // count every request left as unsent, once, whichever worker gets here first.
+                let left_from = self.next.swap(self.total, Ordering::Relaxed).max(i + 1);
+                let mut unsent = self.total.saturating_sub(left_from);
+                if measured {
+                    unsent += 1;
+                }
+                let unmeasured_left = self.first_measured.saturating_sub(left_from);
+                unsent = unsent.saturating_sub(unmeasured_left);
+                self.recorder.unsent.fetch_add(unsent, Ordering::Relaxed);
+                return;
+            }
+            let body = self.payloads.pick(i);
+            if measured {
+                self.recorder.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            let sent_at = Instant::now();
+            let outcome = tokio::select! {
+                r = tokio::time::timeout(self.timeout, self.target.invoke(body)) => match r {
+                    Ok(o) => o,
+                    Err(_) => Outcome::error(ErrorClass::Timeout, None),
+                },
+                _ = self.cancel.cancelled() => return,
+            };
+            let done = Instant::now();
+            if done >= self.window_start && done < self.window_end {
+                self.recorder
+                    .completed_in_window
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            if measured {
+                let latency = done.saturating_duration_since(intended).as_micros() as u64;
+                let service = done.saturating_duration_since(sent_at).as_micros() as u64;
+                self.recorder.record(self.id, latency, service, &outcome);
+            }
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The report: `report.json` (the contract every other output is rendered from), the step
+//! journal, the report folder, and the plain-text summary printed at the end of a run.
+
+pub mod text;
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Campaign;
+use crate::error::{Error, Result};
+use crate::recommend::Recommendation;
+use crate::stats::StepResult;
+
+pub const SCHEMA_VERSION: u32 = 1;
+pub const REPORT_FILE: &str = "report.json";
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+
+/// `report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool_version: String,
+    pub started_at: String,
+    pub finished_at: String,
+    /// The resolved campaign, never credentials.
+    pub campaign: Campaign,
+    pub steps: Vec<StepResult>,
+    /// Best passing achieved rate, per instance.
+    pub max_rps: Option<f64>,
+    pub recommendation: Option<Recommendation>,
+    /// Written after an interrupt or a cap: the steps are all that was completed.
+    #[serde(default)]
+    pub partial: bool,
+    /// Why the campaign stopped, in words.
+    #[serde(default)]
+    pub stop_reason: String,
+}
+
+impl Report {
+    /// Reads and checks a saved report. Any problem is bad input (exit code 2).
+    pub fn load(path: &Path) -> Result<Report> {
+        let text = std::fs::read(path).map_err(|e| {
+            Error::input(format!("{}: cannot read the report: {e}", path.display()))
+        })?;
+        Report::from_slice(&text, path)
+    }
+
+    pub fn from_slice(bytes: &[u8], path: &Path) -> Result<Report> {
+        #[derive(Deserialize)]
+        struct Version {
+            schema_version: Option<serde_json::Value>,
+        }
+        let v: Version = serde_json::from_slice(bytes).map_err(|e| {
+            Error::input(format!(
+                "{}: not a rightsize report (invalid JSON: {e})",
+                path.display()
+            ))
+        })?;
+        match v.schema_version {
+            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(SCHEMA_VERSION)) => {
+            }
+            Some(other) => {
+                return Err(Error::input(format!(
+                    "{}: schema_version {other} is not supported (this rightsize reads version {SCHEMA_VERSION}); re-run the campaign with this version",
+                    path.display()
+                )));
+            }
+            None => {
+                return Err(Error::input(format!(
+                    "{}: not a rightsize report (no schema_version key)",
+                    path.display()
+                )));
+            }
+        }
+        let report: Report = serde_json::from_slice(bytes)
+            .map_err(|e| Error::input(format!("{}: the report is damaged: {e}", path.display())))?;
+        report.campaign.validate().map_err(|i| {
+            Error::input(format!(
+                "{}: campaign.{}{} {}",
+                path.display(),
+                if i.section.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}.", i.section)
+                },
+                i.key,
+                i.message
+            ))
+        })?;
+        Ok(report)
+    }
+
+    pub fn to_json(&self) -> String {
+        // A report is plain data; serialising it cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees a
+/// half-written file and a crash never leaves one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Keeps letters, digits, `.`, `_` and `-` of a user-supplied name, so it is safe as a file name.
+pub fn sanitize(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let s = s.trim_matches(|c| c == '.' || c == '-').to_string();
+    let s: String = s.chars().take(64).collect();
+    if s.is_empty() { "campaign".into() } else { s }
+}
+
+/// Creates the report folder: `dir` when given (it must not already hold a report), else a new
+/// `<root>/<name>-<UTC timestamp>` that never overwrites an existing folder.
+pub fn create_report_dir(
+    out: Option<&Path>,
+    root: &Path,
+    name: &str,
+    stamp: &str,
+) -> Result<PathBuf> {
+    if let Some(dir) = out {
+        if dir.join(REPORT_FILE).exists() || dir.join(JOURNAL_FILE).exists() {
+            return Err(Error::input(format!(
+                "{}: already holds a report; choose another --out folder (reports are never overwritten)",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        return Ok(dir.to_path_buf());
+    }
+    std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+    let base = format!("{}-{stamp}", sanitize(name));
+    for n in 1..1000 {
+        let candidate = if n == 1 {
+            root.join(&base)
+        } else {
+            root.join(format!("{base}-{n}"))
+        };
+        match std::fs::create_dir(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(&candidate, e)),
+        }
+    }
+    Err(Error::Other(format!(
+        "{}: could not find a free report folder name for {base}",
+        root.display()
+    )))
+}
+
+/// Appends completed steps to `journal.jsonl`, one JSON object per line, synced as written.
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+}
+
+impl Journal {
+    pub fn create(dir: &Path) -> Result<Journal> {
+        let path = dir.join(JOURNAL_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(Journal { path, file })
+    }
+
+    pub fn append(&mut self, step: &StepResult) -> Result<()> {
+        let mut line = serde_json::to_string(step).map_err(|e| Error::Other(e.to_string()))?;
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.sync_data())
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Reads the steps recorded in a journal. A torn last line (a crash mid-write) is ignored.
+    pub fn read(path: &Path) -> Result<Vec<StepResult>> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::input(format!("{}: cannot read the journal: {e}", path.display()))
+        })?;
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let mut steps = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            match serde_json::from_str::<StepResult>(line) {
+                Ok(s) => steps.push(s),
+                Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => break,
+                Err(e) => {
+                    return Err(Error::input(format!(
+                        "{} line {}: not a journal entry: {e}",
+                        path.display(),
+                        i + 1
+                    )));
+                }
+            }
+        }
+        Ok(steps)
+    }
+}
+
+/// Current UTC time as RFC 3339.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+/// Current UTC time as a compact folder stamp, e.g. `20261123T111653Z`.
+pub fn now_stamp() -> String {
+    let f = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    time::OffsetDateTime::now_utc()
+        .format(&f)
+        .unwrap_or_else(|_| "00000000T000000Z".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_keeps_safe_names_and_replaces_the_rest() {
+        assert_eq!(sanitize("demo"), "demo");
+        assert_eq!(sanitize("../../etc/passwd"), "etc-passwd");
+        assert_eq!(sanitize("a b<script>"), "a-b-script");
+        assert_eq!(sanitize("///"), "campaign");
+        assert_eq!(sanitize(&"x".repeat(200)).len(), 64);
+    }
+
+    #[test]
+    fn report_folders_are_never_reused() {
+        let root = tempfile::tempdir().unwrap();
+        let a = create_report_dir(None, root.path(), "demo", "20260101T000000Z").unwrap();
+        let b = create_report_dir(None, root.path(), "demo", "20260101T000000Z").unwrap();
+        assert_ne!(a, b);
+        assert!(b.ends_with("demo-20260101T000000Z-2"));
+        std::fs::write(a.join(REPORT_FILE), "{}").unwrap();
+        let e = create_report_dir(Some(&a), root.path(), "demo", "x").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("already holds a report"));
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn wrong_versions_and_garbage_are_bad_input() {
+        let p = Path::new("r.json");
+        let e = Report::from_slice(b"not json", p).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("invalid JSON"), "{e}");
+        let e = Report::from_slice(br#"{"schema_version": 99}"#, p).unwrap_err();
+        assert!(
+            e.to_string().contains("schema_version 99 is not supported"),
+            "{e}"
+        );
+        let e = Report::from_slice(br#"{"steps": []}"#, p).unwrap_err();
+        assert!(e.to_string().contains("no schema_version"), "{e}");
+        let e = Report::from_slice(br#"{"schema_version": 1, "steps": 3}"#, p).unwrap_err();
+        assert!(e.to_string().contains("damaged"), "{e}");
+    }
+}

@@ -1,0 +1,70 @@
+//! The plain-text summary printed on stdout at the end of a run: one row per step, then the
+//! recommendation.
+
+use std::fmt::Write;
+
+use super::Report;
+
+/// The step table and the recommendation, as printed at the end of `run` and `demo`.
+pub fn summary(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>4}  {:>10}  {:>10}  {:>9}  {:>9}  {:>8}  result",
+        "step", "offered", "achieved", "p50 ms", "p99 ms", "errors"
+    );
+    for (i, s) in report.steps.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:>4}  {:>10.1}  {:>10.1}  {:>9.1}  {:>9.1}  {:>7.2}%  {}",
+            i + 1,
+            s.offered_rps,
+            s.achieved_rps,
+            s.latency_ms.p50,
+            s.latency_ms.p99,
+            s.error_percent,
+            if s.pass {
+                "pass".to_string()
+            } else {
+                format!("FAIL: {}", s.reasons.join("; "))
+            }
+        );
+    }
+    let _ = writeln!(out);
+    if report.partial {
+        let _ = writeln!(out, "Partial report: {}", report.stop_reason);
+    } else if !report.stop_reason.is_empty() {
+        let _ = writeln!(out, "Search stopped: {}", report.stop_reason);
+    }
+    match &report.recommendation {
+        Some(r) => {
+            let _ = writeln!(out, "Recommendation for {}:", r.instance_type);
+            let _ = writeln!(out, "  MAX_RPS per instance   {}", r.max_rps_per_instance);
+            let _ = writeln!(
+                out,
+                "  invocations_target     {}  (SageMakerVariantInvocationsPerInstance, per minute)",
+                r.invocations_target
+            );
+            let _ = writeln!(out, "  min_instances          {}", r.min_instances);
+            let _ = writeln!(out, "  max_instances          {}", r.max_instances);
+            if let Some(c) = &r.cost {
+                let _ = writeln!(
+                    out,
+                    "  cost                   ${:.3}/h at min, ${:.3}/h at max, ${:.4} per million inferences",
+                    c.hourly_usd_min, c.hourly_usd_max, c.usd_per_million
+                );
+            }
+            for e in &r.explanation {
+                let _ = writeln!(out, "  · {e}");
+            }
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "No recommendation: no tested rate met p99 ≤ {} ms with errors ≤ {}%.",
+                report.campaign.requirements.p99_ms, report.campaign.requirements.max_error_percent
+            );
+        }
+    }
+    out
+}
