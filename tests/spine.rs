@@ -1,0 +1,205 @@
+//! The sizing spine end to end: campaigns against the built-in simulated endpoint, whose
+//! capacity is known, over real HTTP on loopback.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use rightsize::campaign::{self, Outcome, RunOptions};
+use rightsize::config::Campaign;
+use rightsize::fake::{FakeConfig, FakeEndpoint};
+use rightsize::load::{self, StepHandle, StepSpec};
+use rightsize::payload::Payloads;
+use rightsize::stats::Recorder;
+use rightsize::target::http::{HttpTarget, HttpTargetConfig};
+
+async fn size(
+    fake: FakeConfig,
+    extra_load: &str,
+) -> (rightsize::report::Report, Outcome, serde_json::Value) {
+    let endpoint = FakeEndpoint::start_local(fake).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        campaign("knee", &endpoint.invocations_url(), 100.0, extra_load),
+    )
+    .unwrap();
+    let c = Campaign::load(&file).unwrap();
+    let opts = RunOptions::new(Some(dir.path().join("out")), true);
+    let finished = campaign::run(&c, &file, &opts).await.unwrap();
+    let json = read_json(&finished.dir.join("report.json"));
+    assert_matches_schema(&json, "report.schema.json");
+    // Every completed step is in the journal too.
+    let journal = std::fs::read_to_string(finished.dir.join("journal.jsonl")).unwrap();
+    assert_eq!(journal.lines().count(), finished.report.steps.len());
+    (finished.report, finished.outcome, json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finds_the_knee_of_a_400_rps_endpoint_within_90_to_100_percent() {
+    let fake = FakeConfig {
+        slots: 8,
+        service_ms: 20.0,
+        queue_max: 64,
+        ..FakeConfig::default()
+    };
+    let (report, outcome, json) = size(fake, "start_rps = 50\nresolution_percent = 3").await;
+    assert_eq!(outcome, Outcome::Recommended);
+    let max = report.max_rps.unwrap();
+    assert!(
+        (360.0..=400.0).contains(&max),
+        "MAX_RPS {max} not within 90–100 % of 400: {:#?}",
+        report.steps
+    );
+    let r = report.recommendation.unwrap();
+    assert_eq!(r.max_rps_per_instance, max);
+    assert_eq!(r.invocations_target, (max * 0.5 * 60.0).floor() as u64);
+    assert_eq!(r.max_instances, (1000.0 / max).ceil() as u64);
+    assert_eq!(
+        json["recommendation"]["scaling_policy"]["TargetValue"].as_f64(),
+        Some(r.invocations_target as f64)
+    );
+    // Some step above the capacity must have failed, or the knee was not bracketed.
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|s| !s.pass && s.offered_rps > 380.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finds_the_knee_with_a_jittered_service_time() {
+    let fake = FakeConfig {
+        slots: 8,
+        service_ms: 20.0,
+        jitter: 0.3,
+        queue_max: 64,
+        seed: 11,
+        ..FakeConfig::default()
+    };
+    let (report, outcome, _) = size(fake, "start_rps = 50\nresolution_percent = 3").await;
+    assert_eq!(outcome, Outcome::Recommended);
+    let max = report.max_rps.unwrap();
+    assert!(
+        (360.0..=400.0).contains(&max),
+        "MAX_RPS {max} not within 90–100 % of 400: {:#?}",
+        report.steps
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_failing_at_every_rate_exits_3_with_no_recommendation() {
+    let endpoint = FakeEndpoint::start_local(FakeConfig {
+        error_rate: 0.2,
+        service_ms: 1.0,
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        campaign(
+            "broken",
+            &endpoint.invocations_url(),
+            100.0,
+            "start_rps = 20",
+        ),
+    )
+    .unwrap();
+    let out = run_bin_async(&["run", "c.toml", "--out", "r", "--quiet"], dir.path()).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("No recommendation"), "{stdout}");
+    let json = read_json(&dir.path().join("r/report.json"));
+    assert_matches_schema(&json, "report.schema.json");
+    assert!(json["recommendation"].is_null());
+    assert!(json["max_rps"].is_null());
+    let steps = json["steps"].as_array().unwrap();
+    assert_eq!(
+        steps.len(),
+        1,
+        "the first failing step ends an adaptive search"
+    );
+    assert!(steps[0]["errors_by_class"]["model_error"].as_u64().unwrap() > 0);
+    assert!(
+        steps[0]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("errors")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_endpoint_shows_in_p99_latency_despite_a_small_concurrency_cap() {
+    // The whole server pauses 800 ms in every 2 s; with 4 requests in flight at most, a closed
+    // loop would send nothing during the stall and report ~20 ms. The open model must not.
+    let endpoint = FakeEndpoint::start_local(FakeConfig {
+        slots: 8,
+        service_ms: 5.0,
+        stall_every: Some(Duration::from_millis(2000)),
+        stall_for: Duration::from_millis(800),
+        queue_max: 10_000,
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let target =
+        Arc::new(HttpTarget::new(&HttpTargetConfig::for_url(&endpoint.invocations_url())).unwrap());
+    let spec = StepSpec::new(100.0, 0.2, 4.0, 4, Duration::from_secs(10));
+    let handle = StepHandle {
+        recorder: Arc::new(Recorder::new(4)),
+        cancel: Default::default(),
+    };
+    let (m, _) = load::run_step(target, Arc::new(Payloads::single("{}")), &spec, &handle).await;
+    let s = m.into_result();
+    assert!(s.requests >= 350, "{s:?}");
+    assert!(
+        s.latency_ms.p99 >= 400.0,
+        "p99 {} ms hides an 800 ms stall",
+        s.latency_ms.p99
+    );
+    // Service time from the actual send is a different, smaller figure: both are reported.
+    assert!(s.service_ms.p50 < s.latency_ms.p99);
+}
+
+#[test]
+fn demo_prints_the_step_table_and_a_recommendation_and_writes_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_bin(&["demo", "--out", "demo-out", "--quiet"], dir.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("offered"), "{stdout}");
+    assert!(stdout.contains("invocations_target"), "{stdout}");
+    let json = read_json(&dir.path().join("demo-out/report.json"));
+    assert_matches_schema(&json, "report.schema.json");
+    let max = json["max_rps"].as_f64().unwrap();
+    assert!(max > 300.0 && max <= 400.0, "demo MAX_RPS {max}");
+}
+
+#[test]
+fn a_report_folder_is_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("r")).unwrap();
+    std::fs::write(dir.path().join("r/report.json"), "{}").unwrap();
+    let out = run_bin(&["demo", "--out", "r", "--quiet"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("r/report.json")).unwrap(),
+        "{}"
+    );
+    let _ = Path::new("unused");
+}
