@@ -54,6 +54,12 @@ pub struct Cost {
     pub hourly_usd_min: f64,
     pub hourly_usd_max: f64,
     pub usd_per_million: f64,
+    /// The price the costs were computed from, USD per instance-hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hourly_usd_per_instance: Option<f64>,
+    /// The price table it came from: region, file, source, date, whether verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_source: Option<String>,
 }
 
 /// The best passing achieved rate, divided by the instances that served it.
