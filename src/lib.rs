@@ -21,7 +21,7 @@ pub mod payload;
 pub mod prices;
 /// MAX_RPS → invocations_target, instance counts, scaling policy.
 pub mod recommend;
-/// report.json, the journal, the text summary.
+/// report.json, the journal, the text summary, and the pages rendered from it.
 pub mod report;
 /// A small seeded PRNG.
 pub mod rng;
