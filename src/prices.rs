@@ -225,6 +225,7 @@ pub fn attach_cost(mut r: Recommendation, source: &PriceSource) -> Recommendatio
         usd_per_million: round6(per_million),
         hourly_usd_per_instance: Some(price),
         price_source: Some(table.describe()),
+        price_verified: Some(table.verified),
     });
     r
 }
@@ -330,6 +331,7 @@ mod tests {
         assert_eq!(c.hourly_usd_max, 1.02);
         assert_eq!(c.usd_per_million, 0.141667);
         assert_eq!(c.hourly_usd_per_instance, Some(0.204));
+        assert_eq!(c.price_verified, Some(false));
         assert!(
             r.explanation[1].contains("÷ (MAX_RPS 400 × 3600 s) × 1,000,000 = $0.1417"),
             "{:?}",

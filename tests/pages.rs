@@ -442,6 +442,7 @@ fn labels_containing_markup_are_escaped_in_every_page() {
     const SAFE: &str = "&lt;script&gt;alert(1)&lt;/script&gt;";
     let mut r = hand_report(EVIL, EVIL, 50.0, &[(100.0, true), (800.0, false)]);
     r.campaign.target.url = Some(format!("http://127.0.0.1:9/{EVIL}"));
+    r.campaign.payload.body = Some(format!("{{\"inputs\": \"{EVIL}\"}}"));
     r.steps[1].reasons = vec![format!("model said {EVIL}")];
     r.steps[1].errors_by_class.insert(EVIL.into(), 3);
     r.stop_reason = EVIL.into();
@@ -449,8 +450,12 @@ fn labels_containing_markup_are_escaped_in_every_page() {
 
     let html = rightsize::report::html::render_report(&r).unwrap();
     assert!(!html.contains("<script"), "raw markup in report.html");
-    // name (title, heading), instance type, URL, reason, error class, stop reason
-    assert!(html.matches(SAFE).count() >= 7, "{html}");
+    // name (title, heading), instance type, URL, payload, reason, error class, stop reason
+    assert!(html.matches(SAFE).count() >= 8, "{html}");
+    assert!(
+        html.contains(&format!("&quot;inputs&quot;: &quot;{SAFE}&quot;")),
+        "payload snippet"
+    );
     let md = rightsize::report::markdown::summary(&r);
     assert!(!md.contains("<script"), "raw markup in summary.md");
     assert!(md.contains(SAFE));

@@ -225,7 +225,28 @@ fn load_items(report: &Report) -> Vec<Item> {
                 .join(", ")
         ),
     };
+    let p = &report.campaign.payload;
+    let payload = if let Some(body) = &p.body {
+        let snippet: String = body.chars().take(120).collect();
+        let more = if body.chars().count() > 120 {
+            " …"
+        } else {
+            ""
+        };
+        format!("inline body ({} bytes): {snippet}{more}", body.len())
+    } else if let Some(files) = &p.files {
+        files
+            .iter()
+            .map(|f| format!("{} (weight {})", f.path.display(), f.weight))
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else if let Some(j) = &p.jsonl {
+        format!("{} (one body per line)", j.display())
+    } else {
+        "none".into()
+    };
     vec![
+        item("payload", payload),
         item("search", search),
         item("rate cap", format!("{} requests/s", fmt_num(l.max_rps))),
         item(
@@ -297,10 +318,7 @@ pub fn render_report(report: &Report) -> Result<String> {
                 .price_source
                 .clone()
                 .unwrap_or_else(|| "not recorded".into()),
-            verified: k
-                .price_source
-                .as_deref()
-                .is_some_and(|s| !s.contains("not verified")),
+            verified: k.price_verified.unwrap_or(false),
         }),
         explanation: r.explanation.clone(),
         policy_json: serde_json::to_string_pretty(&r.scaling_policy).unwrap_or_default(),
@@ -329,4 +347,87 @@ pub fn render_report(report: &Report) -> Result<String> {
         steps: step_rows(report),
     };
     render_page("report.html.tera", &page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prices::{PriceSource, PriceTable, attach_cost};
+    use crate::report::test_support::report;
+
+    #[test]
+    fn a_report_page_has_every_section_in_order() {
+        let r = report(
+            "ml.c5.xlarge",
+            &[(100.0, true), (400.0, true), (800.0, false)],
+            1000.0,
+        );
+        let html = render_report(&r).unwrap();
+        let at = |s: &str| html.find(s).unwrap_or_else(|| panic!("{s:?} missing"));
+        assert!(at("id=\"recommendation\"") < at("id=\"requirements\""));
+        assert!(at("id=\"requirements\"") < at("id=\"charts\""));
+        assert!(at("id=\"charts\"") < at("id=\"steps\""));
+        // MAX_RPS 400 → floor(400 × 0.5 × 60) = 12000; ceil(1000 / 400) = 3
+        assert!(html.contains("<span class=\"v\">12000</span>"));
+        assert!(html.contains("<span class=\"v\">1 – 3</span>"));
+        assert!(
+            html.contains("&quot;TargetValue&quot;: 12000.0"),
+            "policy JSON shown"
+        );
+        assert_eq!(html.matches("<svg class=\"chart\"").count(), 3);
+        assert_eq!(html.matches("<tr class=\"best\">").count(), 1);
+        assert_eq!(html.matches("<td class=\"reason\">").count(), 1);
+        assert!(html.contains("inline body (2 bytes): {}"), "payload shown");
+        assert!(!html.contains("<script"), "no script");
+        assert!(html.contains("Content-Security-Policy"));
+    }
+
+    #[test]
+    fn a_report_without_steps_or_recommendation_says_why() {
+        let mut r = report("ml.c5.xlarge", &[], 1000.0);
+        r.partial = true;
+        r.stop_reason = "interrupted".into();
+        let html = render_report(&r).unwrap();
+        assert!(html.contains("No recommendation"));
+        assert!(html.contains("No step was completed (interrupted)"));
+        assert!(html.contains("Partial report"));
+        assert!(!html.contains("<svg"));
+
+        let r = report("ml.c5.xlarge", &[(100.0, false)], 1000.0);
+        let html = render_report(&r).unwrap();
+        assert!(html.contains("No tested rate met p99 ≤ 50 ms"));
+        assert_eq!(html.matches("<svg class=\"chart\"").count(), 3);
+    }
+
+    #[test]
+    fn an_unverified_price_is_flagged_on_the_page() {
+        let priced = |table: PriceTable| {
+            let mut r = report("ml.c5.xlarge", &[(400.0, true)], 1000.0);
+            r.recommendation = r
+                .recommendation
+                .map(|x| attach_cost(x, &PriceSource::Table(table)));
+            render_report(&r).unwrap()
+        };
+        let html = priced(PriceTable::built_in("us-east-1").unwrap());
+        assert!(html.contains("$0.612/h"), "3 × 0.204");
+        assert!(html.contains("were not verified against AWS"));
+
+        let mine = PriceTable::parse(
+            "region = \"x\"\ncurrency = \"USD\"\ntaken_on = \"2026-11-23\"\nsource = \"AWS page\"\nverified = true\n[hourly_usd]\n\"ml.c5.xlarge\" = 0.3\n",
+            "mine.toml",
+        )
+        .unwrap();
+        let html = priced(mine);
+        assert!(html.contains("$0.90/h"), "3 × 0.3");
+        assert!(!html.contains("not verified"));
+    }
+
+    #[test]
+    fn times_are_shown_in_utc_without_fractions() {
+        assert_eq!(
+            readable_time("2026-11-23T12:14:32.101307241Z"),
+            "2026-11-23 12:14:32 UTC"
+        );
+        assert_eq!(readable_time("yesterday"), "yesterday");
+    }
 }
