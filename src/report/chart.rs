@@ -187,14 +187,18 @@ impl Chart {
         let axis_text = ("sans-serif", 14).into_font().color(&RGBColor(60, 60, 60));
         chart
             .configure_mesh()
-            // A log axis labels every 1–9 × 10ⁿ by default, which crowds near each power of 10.
-            .y_labels(if self.y_scale == Scale::Log { 5 } else { 10 })
+            .y_labels(if self.y_scale == Scale::Log { 30 } else { 10 })
             .x_desc(self.x_label.as_str())
             .y_desc(self.y_label.as_str())
             .label_style(axis_text)
             .axis_desc_style(("sans-serif", 15))
             .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
+            // A log axis gets a grid line at every 1–9 × 10ⁿ; labelling them all crowds the
+            // top of each decade, so only 1, 2 and 5 × 10ⁿ are labelled.
+            .y_label_formatter(&|v| match self.y_scale {
+                Scale::Log if !is_125(*v) => String::new(),
+                _ => tick(*v),
+            })
             // Only the major grid: the minor one doubles the SVG's size for little help.
             .light_line_style(TRANSPARENT)
             .bold_line_style(RGBColor(225, 225, 225))
@@ -330,6 +334,15 @@ fn legend_layout(entries: &[(String, Rgb, Style)], width: u32) -> (Vec<(i32, i32
 
 fn rgb(c: Rgb) -> RGBColor {
     RGBColor(c.0, c.1, c.2)
+}
+
+/// Whether a positive value is 1, 2 or 5 × 10ⁿ.
+fn is_125(v: f64) -> bool {
+    if v <= 0.0 || !v.is_finite() {
+        return false;
+    }
+    let m = v / 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 5.0, 10.0].iter().any(|k| (m - k).abs() < 1e-6)
 }
 
 /// A tick label: no trailing zeros, at most three significant decimals.
@@ -503,5 +516,7 @@ mod tests {
         assert_eq!(tick(2.0), "2");
         assert_eq!(tick(0.125), "0.125");
         assert_eq!(tick(0.1), "0.1");
+        assert!(is_125(20.0) && is_125(500.0) && is_125(1.0) && is_125(0.05));
+        assert!(!is_125(30.0) && !is_125(0.0) && !is_125(70.0));
     }
 }
