@@ -16,6 +16,7 @@ use crate::config::{Campaign, SearchKind};
 use crate::error::Result;
 use crate::load::{self, StepEnd, StepHandle, StepSpec};
 use crate::payload::Payloads;
+use crate::prices::{self, PriceSource, PriceTable};
 use crate::recommend;
 use crate::report::{self, Journal, Report};
 use crate::search::{self, Next, Plan, Probe};
@@ -54,6 +55,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Cancelled on the first Ctrl-C: the current step stops and a partial report is written.
     pub interrupt: CancellationToken,
+    /// `--prices`: replaces the built-in price table of the campaign's region.
+    pub prices: Option<PriceTable>,
 }
 
 impl RunOptions {
@@ -63,6 +66,7 @@ impl RunOptions {
             reports_root: PathBuf::from("reports"),
             quiet,
             interrupt: CancellationToken::new(),
+            prices: None,
         }
     }
 }
@@ -178,7 +182,11 @@ pub async fn run_with<T: Target>(
         &c.target,
         &c.requirements,
         c.recommend.safety_factor,
-    );
+    )
+    .map(|r| {
+        let source = PriceSource::select(opts.prices.as_ref(), c.target.region.as_deref());
+        prices::attach_cost(r, &source)
+    });
     let report = Report {
         schema_version: report::SCHEMA_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -192,6 +200,13 @@ pub async fn run_with<T: Target>(
         stop_reason: stop,
     };
     report::write_atomic(&dir.join(report::REPORT_FILE), report.to_json().as_bytes())?;
+    // report.json is the contract and is safe on disk; the pages can be rendered again from it.
+    if let Err(e) = report::render::write_outputs(&report, &dir) {
+        eprintln!(
+            "warning: report.html, summary.md or steps.csv not written ({e}); `rightsize report {}` renders them again",
+            dir.join(report::REPORT_FILE).display()
+        );
+    }
     let outcome = if interrupted {
         Outcome::Interrupted
     } else if report.recommendation.is_some() {

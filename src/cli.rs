@@ -11,7 +11,8 @@ use crate::campaign::{self, RunOptions};
 use crate::config::Campaign;
 use crate::error::{Error, Result};
 use crate::fake::{FakeConfig, FakeEndpoint};
-use crate::report::text;
+use crate::prices::PriceTable;
+use crate::report::{Report, compare, compare_page, render, text};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +37,10 @@ pub enum Command {
         /// No progress display and no per-step lines on stderr.
         #[arg(long)]
         quiet: bool,
+        /// Price table (TOML, like configs/prices/us-east-1.toml) instead of the built-in one
+        /// for the campaign's region.
+        #[arg(long, value_name = "FILE")]
+        prices: Option<PathBuf>,
     },
     /// Run a short campaign against the built-in simulated endpoint (no AWS account needed).
     Demo {
@@ -43,6 +48,34 @@ pub enum Command {
         out: Option<PathBuf>,
         #[arg(long)]
         quiet: bool,
+        /// Price table instead of the built-in us-east-1 one.
+        #[arg(long, value_name = "FILE")]
+        prices: Option<PathBuf>,
+    },
+    /// Render report.html, summary.md and steps.csv again from a saved report.json.
+    Report {
+        /// The saved report.
+        report: PathBuf,
+        /// Where to write the files (default: the report's own folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Compare reports across instance types: rank them by the hourly cost of serving the
+    /// peak, and write compare.html, compare.json and compare.md.
+    Compare {
+        /// The saved reports (report.json files).
+        #[arg(required = true, num_args = 1..)]
+        reports: Vec<PathBuf>,
+        /// Price table used for every report instead of the built-in table of its region.
+        #[arg(long, value_name = "FILE")]
+        prices: Option<PathBuf>,
+        /// Output folder (default: reports/compare-<UTC timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Compare reports sized against different requirements, judging every report's steps
+        /// against the first report's requirements.
+        #[arg(long)]
+        force: bool,
     },
     /// Serve the built-in simulated endpoint until interrupted.
     FakeEndpoint {
@@ -167,9 +200,11 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             campaign: path,
             out,
             quiet,
+            prices,
         } => {
             let c = Campaign::load(&path)?;
             let mut opts = RunOptions::new(out, quiet);
+            opts.prices = load_prices(prices.as_deref())?;
             opts.interrupt = interrupt_token();
             if !quiet {
                 eprintln!(
@@ -184,9 +219,11 @@ async fn dispatch(cmd: Command) -> Result<i32> {
                 "Report: {}",
                 finished.dir.join(crate::report::REPORT_FILE).display()
             );
+            print_pages(&finished.dir);
             Ok(finished.outcome.exit_code())
         }
-        Command::Demo { out, quiet } => {
+        Command::Demo { out, quiet, prices } => {
+            let prices = load_prices(prices.as_deref())?;
             let fake_cfg = demo_endpoint();
             let endpoint = FakeEndpoint::start_local(fake_cfg.clone()).await?;
             let mut c = Campaign::parse(
@@ -206,6 +243,7 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             }
             let mut opts = RunOptions::new(out, quiet);
             opts.interrupt = interrupt_token();
+            opts.prices = prices;
             let finished =
                 campaign::run(&c, std::path::Path::new("configs/demo.toml"), &opts).await?;
             endpoint.stop();
@@ -214,7 +252,53 @@ async fn dispatch(cmd: Command) -> Result<i32> {
                 "Report: {}",
                 finished.dir.join(crate::report::REPORT_FILE).display()
             );
+            print_pages(&finished.dir);
             Ok(finished.outcome.exit_code())
+        }
+        Command::Report { report, out } => {
+            let r = Report::load(&report)?;
+            let dir = match out {
+                Some(d) => d,
+                None => report
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."))
+                    .to_path_buf(),
+            };
+            for f in render::write_outputs(&r, &dir)? {
+                println!("Wrote {}", f.display());
+            }
+            Ok(0)
+        }
+        Command::Compare {
+            reports,
+            prices,
+            out,
+            force,
+        } => {
+            let prices = load_prices(prices.as_deref())?;
+            let inputs = render::load_inputs(&reports)?;
+            let comparison = compare::compare(&inputs, prices.as_ref(), force)?;
+            let dir = match out {
+                Some(d) => d,
+                None => crate::report::create_report_dir(
+                    None,
+                    std::path::Path::new("reports"),
+                    "compare",
+                    &crate::report::now_stamp(),
+                )?,
+            };
+            let files = render::write_comparison(&comparison, &inputs, &dir)?;
+            print!("{}", compare_page::render_markdown(&comparison));
+            for f in files {
+                println!("Wrote {}", f.display());
+            }
+            // Like a campaign: 3 when nothing met the requirements.
+            Ok(if comparison.rows.iter().any(|r| r.meets_requirements) {
+                0
+            } else {
+                3
+            })
         }
         Command::FakeEndpoint {
             host,
@@ -253,6 +337,24 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             endpoint.wait(stop).await;
             Ok(0)
         }
+    }
+}
+
+/// Reads a `--prices` table when one was given.
+fn load_prices(path: Option<&std::path::Path>) -> Result<Option<PriceTable>> {
+    path.map(PriceTable::load).transpose()
+}
+
+/// Names the pages written beside report.json, when they were.
+fn print_pages(dir: &std::path::Path) {
+    let html = dir.join(render::HTML_FILE);
+    if html.exists() {
+        println!(
+            "Pages:  {} (open in a browser), {}, {}",
+            html.display(),
+            dir.join(render::SUMMARY_FILE).display(),
+            dir.join(render::STEPS_FILE).display()
+        );
     }
 }
 

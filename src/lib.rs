@@ -17,9 +17,11 @@ pub mod fake;
 pub mod load;
 /// Request bodies and their deterministic rotation.
 pub mod payload;
+/// Price tables per region and the cost of a recommendation.
+pub mod prices;
 /// MAX_RPS → invocations_target, instance counts, scaling policy.
 pub mod recommend;
-/// report.json, the journal, the text summary.
+/// report.json, the journal, the text summary, and the pages rendered from it.
 pub mod report;
 /// A small seeded PRNG.
 pub mod rng;

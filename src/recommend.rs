@@ -54,6 +54,15 @@ pub struct Cost {
     pub hourly_usd_min: f64,
     pub hourly_usd_max: f64,
     pub usd_per_million: f64,
+    /// The price the costs were computed from, USD per instance-hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hourly_usd_per_instance: Option<f64>,
+    /// The price table it came from: file, region, source, date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_source: Option<String>,
+    /// Whether that table's prices were checked against the provider's published prices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_verified: Option<bool>,
 }
 
 /// The best passing achieved rate, divided by the instances that served it.

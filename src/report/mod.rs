@@ -1,7 +1,19 @@
 //! The report: `report.json` (the contract every other output is rendered from), the step
 //! journal, the report folder, and the plain-text summary printed at the end of a run.
+//! What people read is rendered from it: `report.html`, `summary.md`, `steps.csv` (see
+//! [`render`]) and the comparison across reports ([`compare`]).
 
+pub mod chart;
+pub mod compare;
+pub mod compare_page;
+pub mod figures;
+pub mod html;
+pub mod markdown;
+pub mod render;
 pub mod text;
+
+#[cfg(test)]
+pub mod test_support;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

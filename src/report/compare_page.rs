@@ -1,0 +1,216 @@
+//! `compare.html` and `compare.md`: a [`Comparison`] for people, with the p99 curves of all
+//! compared reports overlaid in one chart.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::prices::usd;
+use crate::verdict::fmt_num;
+
+use super::compare::{Comparison, Input, Row, p99_curves};
+use super::figures::{self, Figure};
+use super::html::{Item, render_page};
+use super::markdown::md;
+
+#[derive(Debug, Serialize)]
+struct RowView {
+    rank: String,
+    report: String,
+    name: String,
+    instance_type: String,
+    region: String,
+    max_rps: String,
+    p99: String,
+    instances: String,
+    price: String,
+    hourly: String,
+    per_million: String,
+    meets: bool,
+    note: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Winner {
+    report: String,
+    instance_type: String,
+    instances: String,
+    hourly: String,
+    per_million: String,
+    max_rps: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ComparePage {
+    tool_version: String,
+    schema_version: u32,
+    count: usize,
+    peak: String,
+    forced: bool,
+    winner: Option<Winner>,
+    no_winner_reason: String,
+    requirements: Vec<Item>,
+    rows: Vec<RowView>,
+    chart: Figure,
+    notes: Vec<String>,
+}
+
+const DASH: &str = "–";
+
+fn opt(x: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    x.map(f).unwrap_or_else(|| DASH.to_string())
+}
+
+fn view(r: &Row) -> RowView {
+    RowView {
+        rank: r.rank.map(|n| n.to_string()).unwrap_or_else(|| DASH.into()),
+        report: r.report.clone(),
+        name: r.name.clone(),
+        instance_type: r.instance_type.clone(),
+        region: r.region.clone(),
+        max_rps: opt(r.max_rps_per_instance, fmt_num),
+        p99: opt(r.p99_ms_at_max, |v| format!("{v:.1}")),
+        instances: r
+            .instances_for_peak
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| DASH.into()),
+        price: opt(r.hourly_usd_per_instance, usd),
+        hourly: opt(r.hourly_usd_for_peak, usd),
+        per_million: opt(r.usd_per_million, usd),
+        meets: r.meets_requirements,
+        note: r.note.clone(),
+    }
+}
+
+fn requirement_items(c: &Comparison) -> Vec<Item> {
+    let r = &c.requirements;
+    let mut v = vec![
+        Item {
+            label: "p99 response time".into(),
+            value: format!("≤ {} ms", fmt_num(r.p99_ms)),
+        },
+        Item {
+            label: "errors".into(),
+            value: format!("≤ {} %", fmt_num(r.max_error_percent)),
+        },
+        Item {
+            label: "peak traffic".into(),
+            value: format!("{} requests/s", fmt_num(r.peak_tps)),
+        },
+    ];
+    if let Some(m) = r.min_tps {
+        v.push(Item {
+            label: "traffic floor".into(),
+            value: format!("{} requests/s", fmt_num(m)),
+        });
+    }
+    v
+}
+
+fn no_winner_reason(c: &Comparison) -> String {
+    if c.rows.iter().any(|r| r.meets_requirements) {
+        "Reports met the requirements but no price is known for their instance types; pass --prices FILE.".into()
+    } else {
+        "No report has a step that met the requirements.".into()
+    }
+}
+
+/// `compare.html`.
+pub fn render_html(c: &Comparison, inputs: &[Input]) -> Result<String> {
+    let winner = c.rows.iter().find(|r| r.rank == Some(1)).map(|r| Winner {
+        report: r.report.clone(),
+        instance_type: r.instance_type.clone(),
+        instances: r
+            .instances_for_peak
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+        hourly: opt(r.hourly_usd_for_peak, usd),
+        per_million: opt(r.usd_per_million, usd),
+        max_rps: opt(r.max_rps_per_instance, fmt_num),
+    });
+    let page = ComparePage {
+        tool_version: c.tool_version.clone(),
+        schema_version: c.schema_version,
+        count: c.rows.len(),
+        peak: fmt_num(c.peak_tps),
+        forced: c.forced,
+        winner,
+        no_winner_reason: no_winner_reason(c),
+        requirements: requirement_items(c),
+        rows: c.rows.iter().map(view).collect(),
+        chart: figures::p99_overlay(&p99_curves(inputs), c.requirements.p99_ms)?,
+        notes: c.notes.clone(),
+    };
+    render_page("compare.html.tera", &page)
+}
+
+/// `compare.md`.
+pub fn render_markdown(c: &Comparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## rightsize: {} reports compared for a peak of {} requests/s\n",
+        c.rows.len(),
+        fmt_num(c.peak_tps)
+    );
+    match c.rows.iter().find(|r| r.rank == Some(1)) {
+        Some(r) => {
+            let _ = writeln!(
+                out,
+                "Cheapest for the peak: **{}** ({}): {} instances, **${}/h**, ${} per million inferences.\n",
+                md(&r.instance_type),
+                md(&r.report),
+                r.instances_for_peak.unwrap_or(0),
+                opt(r.hourly_usd_for_peak, usd),
+                opt(r.usd_per_million, usd)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "**No report can be ranked.** {}\n",
+                no_winner_reason(c)
+            );
+        }
+    }
+    let reqs: Vec<String> = requirement_items(c)
+        .iter()
+        .map(|i| format!("{} {}", md(&i.label), md(&i.value)))
+        .collect();
+    let _ = writeln!(out, "Requirements: {}.\n", reqs.join(" · "));
+    let _ = writeln!(
+        out,
+        "| rank | report | instance type | MAX_RPS per instance | p99 at MAX_RPS ms | instances for peak | $/h for peak | $ per million | meets requirements |"
+    );
+    let _ = writeln!(out, "|---:|---|---|---:|---:|---:|---:|---:|---|");
+    for r in &c.rows {
+        let v = view(r);
+        let meets = if r.meets_requirements { "yes" } else { "no" };
+        let meets = if r.note.is_empty() {
+            meets.to_string()
+        } else {
+            format!("{meets}: {}", md(&r.note))
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            v.rank,
+            md(&v.report),
+            md(&v.instance_type),
+            v.max_rps,
+            v.p99,
+            v.instances,
+            v.hourly,
+            v.per_million,
+            meets
+        );
+    }
+    if !c.notes.is_empty() {
+        let _ = writeln!(out);
+        for n in &c.notes {
+            let _ = writeln!(out, "- {}", md(n));
+        }
+    }
+    out
+}
