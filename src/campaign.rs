@@ -173,12 +173,7 @@ pub async fn run_with<T: Target>(
         steps.push(step);
     };
 
-    let recommendation = recommend::recommend(
-        &steps,
-        &c.target,
-        &c.requirements,
-        c.recommend.safety_factor,
-    );
+    let recommendation = recommend::recommend_campaign(&steps, c);
     let report = Report {
         schema_version: report::SCHEMA_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -192,6 +187,7 @@ pub async fn run_with<T: Target>(
         stop_reason: stop,
     };
     report::write_atomic(&dir.join(report::REPORT_FILE), report.to_json().as_bytes())?;
+    crate::policy::write_for_report(&dir, &report, None, None)?;
     let outcome = if interrupted {
         Outcome::Interrupted
     } else if report.recommendation.is_some() {
