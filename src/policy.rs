@@ -261,3 +261,46 @@ pub fn placeholder_note(names: &Names) -> Option<String> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn campaign(target: &str, autoscaling: &str) -> Campaign {
+        let text = format!(
+            "name = \"t\"\n[target]\n{target}\n[payload]\nbody = '{{}}'\n[requirements]\np99_ms = 100\nmax_error_percent = 1\npeak_tps = 10\n{autoscaling}"
+        );
+        Campaign::parse(&text, Path::new("c.toml"), Path::new(".")).unwrap()
+    }
+
+    #[test]
+    fn names_come_from_flags_then_autoscaling_then_the_sagemaker_target() {
+        let sm = "kind = \"sagemaker\"\nendpoint_name = \"sm-ep\"\nvariant = \"blue\"";
+        let n = Names::resolve(&campaign(sm, ""), None, None).unwrap();
+        assert_eq!(n.resource_id(), "endpoint/sm-ep/variant/blue");
+        assert!(!n.placeholder);
+        let c = campaign(
+            sm,
+            "[autoscaling]\nendpoint_name = \"prod\"\nvariant = \"green\"",
+        );
+        let n = Names::resolve(&c, None, None).unwrap();
+        assert_eq!(n.resource_id(), "endpoint/prod/variant/green");
+        let n = Names::resolve(&c, Some("flag-ep"), Some("red")).unwrap();
+        assert_eq!(n.resource_id(), "endpoint/flag-ep/variant/red");
+    }
+
+    #[test]
+    fn an_unknown_endpoint_gets_a_placeholder_aws_would_refuse() {
+        let http = "kind = \"http\"\nurl = \"http://127.0.0.1:9/x\"";
+        let n = Names::resolve(&campaign(http, ""), None, None).unwrap();
+        assert!(n.placeholder);
+        assert_eq!(
+            n.resource_id(),
+            format!("endpoint/{PLACEHOLDER_ENDPOINT}/variant/{DEFAULT_VARIANT}")
+        );
+        assert!(!is_sagemaker_name(PLACEHOLDER_ENDPOINT));
+        assert!(placeholder_note(&n).unwrap().contains("--endpoint"));
+        let e = Names::resolve(&campaign(http, ""), Some("no_such"), None).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+    }
+}

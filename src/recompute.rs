@@ -117,9 +117,9 @@ fn flag_error(i: &Issue, source: &Path) -> Error {
     let key = format!("[{}] {}", i.section, i.key);
     match flag {
         Some(f) => Error::input(format!(
-            "{f} (sets {key} of {}): {key} {}",
-            source.display(),
-            i.message
+            "{f}: {key} {} (recomputing {})",
+            i.message,
+            source.display()
         )),
         None => Error::input(format!(
             "{}: campaign {key} {}",

@@ -32,9 +32,10 @@ pub struct AutoscalingConfig {
     /// ScaleInCooldown of the policy, seconds.
     #[serde(default = "default_cooldown_s")]
     pub scale_in_cooldown_s: u32,
-    /// How long the simulation keeps traffic at peak after the ramp, minutes.
-    #[serde(default = "default_hold_minutes")]
-    pub hold_minutes: f64,
+    /// How long the simulation keeps traffic at peak after the ramp, minutes; default
+    /// [`AutoscalingConfig::hold_minutes`]: 30, or twice what one scale-out takes if longer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_minutes: Option<f64>,
     /// MaxCapacity to register; default ceil(peak_tps ÷ MAX_RPS per instance).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_instances: Option<u64>,
@@ -71,9 +72,6 @@ fn default_scale_in_threshold_percent() -> f64 {
 fn default_cooldown_s() -> u32 {
     300
 }
-fn default_hold_minutes() -> f64 {
-    30.0
-}
 
 impl Default for AutoscalingConfig {
     fn default() -> Self {
@@ -84,7 +82,7 @@ impl Default for AutoscalingConfig {
             scale_in_threshold_percent: default_scale_in_threshold_percent(),
             scale_out_cooldown_s: default_cooldown_s(),
             scale_in_cooldown_s: default_cooldown_s(),
-            hold_minutes: default_hold_minutes(),
+            hold_minutes: None,
             max_instances: None,
             endpoint_name: None,
             variant: None,
@@ -92,6 +90,18 @@ impl Default for AutoscalingConfig {
             schedule_end: None,
             timezone: None,
         }
+    }
+}
+
+impl AutoscalingConfig {
+    /// The hold the simulation uses: as given, else 30 minutes or twice what one scale-out
+    /// takes (alarm datapoints + provisioning), whichever is longer.
+    pub fn hold_minutes(&self) -> f64 {
+        self.hold_minutes.unwrap_or_else(|| {
+            (2.0 * (self.provisioning_minutes + f64::from(self.scale_out_datapoints)))
+                .max(30.0)
+                .ceil()
+        })
     }
 }
 
@@ -183,9 +193,10 @@ pub fn validate(a: &AutoscalingConfig, r: &Requirements) -> std::result::Result<
             return Err(issue(key, format!("= {v} must be at most 86400 (a day)")));
         }
     }
-    let h = a.hold_minutes;
     let react = p + f64::from(a.scale_out_datapoints);
-    if !(h.is_finite() && h >= react && h <= MAX_MINUTES) {
+    if let Some(h) = a.hold_minutes
+        && !(h.is_finite() && h >= react && h <= MAX_MINUTES)
+    {
         return Err(issue(
             "hold_minutes",
             format!(

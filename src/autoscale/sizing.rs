@@ -161,7 +161,7 @@ pub fn advise(inp: &RampInputs, cfg: &AutoscalingConfig) -> RampAdvice {
             min_tps: inp.min_tps,
             peak_tps: inp.peak_tps,
             ramp_minutes: inp.ramp_minutes,
-            hold_minutes: cfg.hold_minutes,
+            hold_minutes: cfg.hold_minutes(),
         },
         policy: Policy::from_config(cfg, inp.target_value),
         max_rps_per_instance: inp.max_rps_per_instance,
@@ -176,7 +176,7 @@ pub fn advise(inp: &RampInputs, cfg: &AutoscalingConfig) -> RampAdvice {
         fmt_num(inp.min_tps),
         fmt_num(inp.peak_tps),
         fmt_num(inp.ramp_minutes),
-        fmt_num(cfg.hold_minutes),
+        fmt_num(cfg.hold_minutes()),
         fmt_num(TICK_S),
         fmt_num(inp.target_value),
         p.scale_out_datapoints,
@@ -206,11 +206,12 @@ pub fn advise(inp: &RampInputs, cfg: &AutoscalingConfig) -> RampAdvice {
         Some(r) => {
             let min = r.max(floor);
             let timeline = simulate(&s, min);
+            let failing = failing_above(&s, min);
             if min > 1 {
                 let fewer = simulate(&s, min - 1);
                 if !fewer.holds {
                     explanation.push(format!(
-                        "min_instances = {min}: the smallest MinCapacity for which no instance in service exceeds MAX_RPS {} during the ramp (worst {}); with {} the worst is {}",
+                        "min_instances = {min} from the ramp simulation: the smallest MinCapacity for which no instance in service exceeds MAX_RPS {} during the ramp (worst {}); with {} the worst is {}",
                         r3(max_rps),
                         at(&timeline),
                         min - 1,
@@ -218,7 +219,7 @@ pub fn advise(inp: &RampInputs, cfg: &AutoscalingConfig) -> RampAdvice {
                     ));
                 } else {
                     explanation.push(format!(
-                        "min_instances = {min} (the traffic floor); the ramp alone would need {r} (worst per-instance load {})",
+                        "min_instances = {min} (the traffic floor); the ramp alone would need {r} (worst load per instance {})",
                         at(&timeline)
                     ));
                 }
@@ -227,6 +228,18 @@ pub fn advise(inp: &RampInputs, cfg: &AutoscalingConfig) -> RampAdvice {
                     "min_instances = 1: the ramp holds with a single instance as the minimum (worst per-instance load {} against MAX_RPS {})",
                     at(&timeline),
                     r3(max_rps)
+                ));
+            }
+            if !failing.is_empty() {
+                let list: Vec<String> = failing.iter().map(u64::to_string).collect();
+                let or_max = if failing.contains(&max_cap) {
+                    String::new()
+                } else {
+                    format!(" (or at MaxCapacity {max_cap})")
+                };
+                explanation.push(format!(
+                    "note: MinCapacity {} does not hold although {min} does: a higher minimum keeps the metric under target longer, so the scale-out alarm fires later; keep MinCapacity at exactly {min}{or_max}",
+                    list.join(", ")
                 ));
             }
             if r > floor {
