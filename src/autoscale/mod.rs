@@ -478,23 +478,25 @@ fn run(s: &Scenario, min_capacity: u64, record: bool) -> Timeline {
                 sim.pending.push((b + provisioning_ticks, new - before));
                 sim.desired = new;
                 last_out = Some(b);
+                let serving = sim.in_service;
                 sim.event(b, EventKind::ScaleOut, || {
-                    let how = if in_cooldown {
-                        "a larger scale-out during the cooldown".to_string()
-                    } else if pending > 0 {
-                        format!(
-                            "cooldown over: the {pending} instance(s) still provisioning are not credited"
-                        )
-                    } else {
-                        "no cooldown in effect".to_string()
-                    };
                     let cap = if wanted > max_cap {
                         format!(", capped at MaxCapacity {max_cap}")
                     } else {
                         String::new()
                     };
+                    let why = if in_cooldown {
+                        "; a larger scale-out during the cooldown".to_string()
+                    } else if pending > 0 {
+                        format!(
+                            " with {serving} in service; the cooldown is over, so the {pending} instance(s) still provisioning are not credited and {} more are added",
+                            new - before
+                        )
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "scale out: desired {before} → {new} (ceil({} invocations ÷ target {}) = {wanted}{cap}; {how}); serving from minute {}",
+                        "scale out: desired {before} → {new} (ceil({} invocations ÷ target {}) = {wanted}{cap}{why}); serving from minute {}",
                         r3(requests),
                         r3(target),
                         r3((b + provisioning_ticks) as f64 * TICK_S / 60.0)

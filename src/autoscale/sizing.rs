@@ -287,6 +287,11 @@ pub fn advise(inp: &RampInputs, cfg: &AutoscalingConfig) -> RampAdvice {
             )
         }
     };
+    if scheduled_minimum.is_none() && cfg.schedule.is_some() {
+        explanation.push(
+            "schedule not used: the ramp needs no more instances than the traffic floor, so no scheduled action is written".to_string(),
+        );
+    }
     if p.provisioning_minutes * 60.0 > f64::from(p.scale_out_cooldown_s)
         && timeline
             .events

@@ -1,74 +1,17 @@
 //! Auto-scaling end to end: `rightsize recommend` on a saved report (a fixture whose MAX_RPS is
-//! known), the policy files it writes, `rightsize apply`, and a campaign run that writes them.
+//! known), the policy files it writes, `rightsize apply`, a campaign run that writes them, and
+//! (in `moto`) the files and `apply --yes` against moto's Application Auto Scaling.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod fixture;
+mod moto;
 
 use std::path::{Path, PathBuf};
 
 use common::*;
+use fixture::*;
 use serde_json::{Value, json};
-
-fn latency(ms: f64) -> Value {
-    json!({ "p50": ms, "p90": ms, "p95": ms, "p99": ms, "p999": ms, "max": ms, "mean": ms })
-}
-
-fn step(rps: f64, pass: bool) -> Value {
-    json!({
-        "offered_rps": rps, "achieved_rps": rps, "duration_s": 60.0,
-        "requests": (rps * 60.0) as u64, "errors": 0, "error_percent": 0.0,
-        "errors_by_class": {}, "latency_ms": latency(if pass { 40.0 } else { 400.0 }),
-        "service_ms": latency(30.0), "pass": pass,
-        "reasons": if pass { json!([]) } else { json!(["p99 400 ms > 100 ms"]) },
-        "sent": (rps * 60.0) as u64, "unsent": 0, "warmup_s": 10.0
-    })
-}
-
-/// A saved report: one instance served 100 rps within the limits and failed at 120; production
-/// peaks at 1000 rps with a floor of 50. `autoscaling` goes into the campaign as given.
-fn fixture(dir: &Path, autoscaling: Value) -> PathBuf {
-    let mut campaign = json!({
-        "name": "fixture",
-        "target": {
-            "kind": "http", "url": "http://127.0.0.1:9/invocations",
-            "content_type": "application/json", "accept": "application/json",
-            "timeout_ms": 1000, "instance_type": "ml.c5.xlarge", "instance_count": 1
-        },
-        "payload": { "body": "{}", "seed": 1 },
-        "requirements": { "p99_ms": 100.0, "max_error_percent": 0.1, "peak_tps": 1000.0, "min_tps": 50.0 },
-        "load": {},
-        "recommend": { "safety_factor": 0.5 }
-    });
-    if !autoscaling.is_null() {
-        campaign["autoscaling"] = autoscaling;
-    }
-    let report = json!({
-        "schema_version": 1, "tool_version": "0.1.0",
-        "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:10:00Z",
-        "campaign": campaign,
-        "steps": [step(50.0, true), step(100.0, true), step(120.0, false)],
-        "max_rps": 100.0, "recommendation": null, "partial": false,
-        "stop_reason": "the best passing and lowest failing rates are within the resolution"
-    });
-    let folder = dir.join("measured");
-    std::fs::create_dir_all(&folder).unwrap();
-    let path = folder.join("report.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
-    path
-}
-
-/// Runs `rightsize recommend REPORT args...` and returns (exit code, stdout, stderr).
-fn recommend(cwd: &Path, report: &Path, args: &[&str]) -> (i32, String, String) {
-    let report = report.to_string_lossy().into_owned();
-    let mut all = vec!["recommend", report.as_str()];
-    all.extend_from_slice(args);
-    let out = run_bin(&all, cwd);
-    let (o, e) = text(&out);
-    (out.status.code().unwrap_or(-1), o, e)
-}
-
-fn ramp_advice(report: &Value) -> &Value {
-    &report["recommendation"]["autoscaling"]
-}
 
 #[test]
 fn a_5_minute_ramp_needs_more_minimum_instances_than_a_60_minute_one() {
@@ -316,6 +259,26 @@ fn a_schedule_keeps_the_floor_outside_the_ramp_and_raises_the_minimum_for_it() {
 }
 
 #[test]
+fn a_report_where_no_step_passed_recomputes_to_no_recommendation_and_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixture(dir.path(), Value::Null);
+    let mut report = read_json(&src);
+    for s in report["steps"].as_array_mut().unwrap() {
+        s["pass"] = json!(false);
+    }
+    report["max_rps"] = Value::Null;
+    std::fs::write(&src, report.to_string()).unwrap();
+    let (code, stdout, stderr) =
+        recommend(dir.path(), &src, &["--ramp-minutes", "5", "--out", "o"]);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert!(stdout.contains("No recommendation"), "{stdout}");
+    let out = read_json(&dir.path().join("o/report.json"));
+    assert_matches_schema(&out, "report.schema.json");
+    assert!(out["recommendation"].is_null());
+    assert!(!dir.path().join("o/scalable-target.json").exists());
+}
+
+#[test]
 fn apply_without_yes_prints_the_calls_and_sends_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let src = fixture(dir.path(), Value::Null);
@@ -366,244 +329,6 @@ fn an_autoscaling_section_with_a_typo_is_refused_with_its_line() {
         rightsize::config::Campaign::parse(&text, Path::new("c.toml"), Path::new(".")).unwrap_err();
     assert!(e.to_string().contains("[autoscaling] schedule"), "{e}");
     assert!(e.to_string().contains("line"), "{e}");
-}
-
-// ---- against moto's Application Auto Scaling ----------------------------------------------
-
-use aws_sdk_applicationautoscaling::Client;
-use aws_sdk_applicationautoscaling::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_applicationautoscaling::types::ServiceNamespace;
-
-/// Dummy credentials and loopback only: nothing can reach AWS.
-fn aws_env(cmd: &mut tokio::process::Command) {
-    cmd.env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-}
-
-fn sdk(url: &str) -> Client {
-    let config = aws_sdk_applicationautoscaling::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .endpoint_url(url)
-        .build();
-    Client::from_conf(config)
-}
-
-/// The Python of moto's virtual environment, which has boto3.
-fn moto_python() -> PathBuf {
-    std::env::var("RIGHTSIZE_MOTO_SERVER")
-        .map(PathBuf::from)
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("python")))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| repo_root().join("target/moto-venv/bin/python"))
-}
-
-/// Sends a file's JSON, unchanged, as the parameters of one call, the way
-/// `aws application-autoscaling <call> --cli-input-json file://FILE` does: botocore validates
-/// every key and type against the service model before sending.
-async fn send_file_with_botocore(file: &Path, operation: &str, url: &str) {
-    let script = "import boto3, json, sys\n\
-c = boto3.client('application-autoscaling', endpoint_url=sys.argv[3], region_name='us-east-1')\n\
-params = json.load(open(sys.argv[1]))\n\
-print(json.dumps(getattr(c, sys.argv[2])(**params)['ResponseMetadata']['HTTPStatusCode']))\n";
-    let mut cmd = tokio::process::Command::new(moto_python());
-    cmd.args(["-c", script]).arg(file).arg(operation).arg(url);
-    aws_env(&mut cmd);
-    let out = cmd.output().await.expect("moto's python runs");
-    let (stdout, stderr) = text(&out);
-    assert!(
-        out.status.success() && stdout.trim() == "200",
-        "{operation} {}: {stdout}\n{stderr}",
-        file.display()
-    );
-}
-
-/// What Application Auto Scaling holds for one resource, as plain JSON for comparison.
-async fn read_back(client: &Client, resource_id: &str) -> (Value, Value, Vec<Value>) {
-    let targets = client
-        .describe_scalable_targets()
-        .service_namespace(ServiceNamespace::Sagemaker)
-        .resource_ids(resource_id)
-        .send()
-        .await
-        .unwrap();
-    let t = targets.scalable_targets();
-    assert_eq!(t.len(), 1, "{t:?}");
-    let target = json!({
-        "ServiceNamespace": t[0].service_namespace().as_str(),
-        "ResourceId": t[0].resource_id(),
-        "ScalableDimension": t[0].scalable_dimension().as_str(),
-        "MinCapacity": t[0].min_capacity(),
-        "MaxCapacity": t[0].max_capacity(),
-    });
-    let policies = client
-        .describe_scaling_policies()
-        .service_namespace(ServiceNamespace::Sagemaker)
-        .resource_id(resource_id)
-        .send()
-        .await
-        .unwrap();
-    let p = policies.scaling_policies();
-    assert_eq!(p.len(), 1, "{p:?}");
-    let c = p[0].target_tracking_scaling_policy_configuration().unwrap();
-    let policy = json!({
-        "PolicyName": p[0].policy_name(),
-        "ServiceNamespace": p[0].service_namespace().as_str(),
-        "ResourceId": p[0].resource_id(),
-        "ScalableDimension": p[0].scalable_dimension().as_str(),
-        "PolicyType": p[0].policy_type().as_str(),
-        "TargetTrackingScalingPolicyConfiguration": {
-            "TargetValue": c.target_value(),
-            "PredefinedMetricSpecification": {
-                "PredefinedMetricType": c.predefined_metric_specification().unwrap().predefined_metric_type().as_str()
-            },
-            "ScaleInCooldown": c.scale_in_cooldown(),
-            "ScaleOutCooldown": c.scale_out_cooldown(),
-        }
-    });
-    let actions = client
-        .describe_scheduled_actions()
-        .service_namespace(ServiceNamespace::Sagemaker)
-        .resource_id(resource_id)
-        .send()
-        .await
-        .unwrap();
-    let mut scheduled: Vec<Value> = actions
-        .scheduled_actions()
-        .iter()
-        .map(|a| {
-            let mut v = json!({
-                "ServiceNamespace": a.service_namespace().as_str(),
-                "Schedule": a.schedule(),
-                "ScheduledActionName": a.scheduled_action_name(),
-                "ResourceId": a.resource_id(),
-                "ScalableDimension": a.scalable_dimension().map(|d| d.as_str()),
-                "ScalableTargetAction": {
-                    "MinCapacity": a.scalable_target_action().and_then(|x| x.min_capacity()),
-                    "MaxCapacity": a.scalable_target_action().and_then(|x| x.max_capacity()),
-                },
-            });
-            if let Some(tz) = a.timezone() {
-                v["Timezone"] = json!(tz);
-            }
-            v
-        })
-        .collect();
-    scheduled.sort_by_key(|v| v["ScheduledActionName"].as_str().unwrap_or("").to_string());
-    (target, policy, scheduled)
-}
-
-/// A recomputed report with every file: a 5-minute ramp needs a scheduled minimum.
-async fn recommended_with_schedule(dir: &Path) -> PathBuf {
-    let src = fixture(
-        dir,
-        json!({ "schedule": "cron(0 6 ? * MON-FRI *)", "schedule_end": "cron(0 12 ? * MON-FRI *)",
-                "timezone": "Europe/Paris" }),
-    );
-    let out = run_bin_async(
-        &[
-            "recommend",
-            &src.to_string_lossy(),
-            "--ramp-minutes",
-            "5",
-            "--endpoint",
-            "files-endpoint",
-            "--out",
-            "o",
-        ],
-        dir,
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    dir.join("o")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_policy_files_are_accepted_unchanged_by_application_auto_scaling() {
-    let Some(moto) = common::moto::Moto::start("the_policy_files_are_accepted_unchanged") else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let o = recommended_with_schedule(dir.path()).await;
-    for (file, operation) in [
-        ("scalable-target.json", "register_scalable_target"),
-        ("scaling-policy.json", "put_scaling_policy"),
-        ("scheduled-action.json", "put_scheduled_action"),
-        ("scheduled-action-end.json", "put_scheduled_action"),
-    ] {
-        send_file_with_botocore(&o.join(file), operation, &moto.url()).await;
-    }
-    let (target, policy, scheduled) = read_back(
-        &sdk(&moto.url()),
-        "endpoint/files-endpoint/variant/AllTraffic",
-    )
-    .await;
-    assert_eq!(target, read_json(&o.join("scalable-target.json")));
-    assert_eq!(policy, read_json(&o.join("scaling-policy.json")));
-    assert_eq!(
-        scheduled,
-        vec![
-            read_json(&o.join("scheduled-action.json")),
-            read_json(&o.join("scheduled-action-end.json")),
-        ]
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn apply_yes_registers_the_target_the_policy_and_the_schedule() {
-    let Some(moto) = common::moto::Moto::start("apply_yes_registers") else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let o = recommended_with_schedule(dir.path()).await;
-    let mut cmd = tokio::process::Command::new(bin());
-    cmd.args([
-        "apply",
-        "o/report.json",
-        "--endpoint",
-        "applied-endpoint",
-        "--variant",
-        "blue",
-        "--yes",
-        "--region",
-        "us-east-1",
-        "--endpoint-url",
-        &moto.url(),
-    ])
-    .current_dir(dir.path())
-    .stdin(std::process::Stdio::null());
-    aws_env(&mut cmd);
-    let out = cmd.output().await.unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("Applied to endpoint/applied-endpoint/variant/blue"),
-        "{stdout}"
-    );
-
-    // The same requests as the files, for the endpoint and variant given to apply.
-    let resource = "endpoint/applied-endpoint/variant/blue";
-    let retarget = |mut v: Value| {
-        v["ResourceId"] = json!(resource);
-        v
-    };
-    let (target, policy, scheduled) = read_back(&sdk(&moto.url()), resource).await;
-    assert_eq!(target, retarget(read_json(&o.join("scalable-target.json"))));
-    assert_eq!(policy, retarget(read_json(&o.join("scaling-policy.json"))));
-    assert_eq!(
-        scheduled,
-        vec![
-            retarget(read_json(&o.join("scheduled-action.json"))),
-            retarget(read_json(&o.join("scheduled-action-end.json"))),
-        ]
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
