@@ -177,13 +177,7 @@ pub async fn run_with<T: Target>(
         steps.push(step);
     };
 
-    let recommendation = recommend::recommend(
-        &steps,
-        &c.target,
-        &c.requirements,
-        c.recommend.safety_factor,
-    )
-    .map(|r| {
+    let recommendation = recommend::recommend_campaign(&steps, c).map(|r| {
         let source = PriceSource::select(opts.prices.as_ref(), c.target.region.as_deref());
         prices::attach_cost(r, &source)
     });
@@ -207,6 +201,7 @@ pub async fn run_with<T: Target>(
             dir.join(report::REPORT_FILE).display()
         );
     }
+    crate::policy::write_for_report(&dir, &report, None, None)?;
     let outcome = if interrupted {
         Outcome::Interrupted
     } else if report.recommendation.is_some() {

@@ -111,6 +111,64 @@ pub enum Command {
         #[arg(long, default_value = "AllTraffic")]
         variant: String,
     },
+    /// Recompute a saved report's recommendation (no load is sent) and write the policy files.
+    Recommend {
+        /// The report to recompute (report.json of an earlier run); it is never modified.
+        report: PathBuf,
+        /// Production peak, requests/s.
+        #[arg(long)]
+        peak_tps: Option<f64>,
+        /// How fast traffic rises from --min-tps to the peak; simulates auto-scaling.
+        #[arg(long)]
+        ramp_minutes: Option<f64>,
+        /// Traffic floor, requests/s.
+        #[arg(long)]
+        min_tps: Option<f64>,
+        #[arg(long)]
+        safety_factor: Option<f64>,
+        /// From the scale-out decision until a new instance serves.
+        #[arg(long)]
+        provisioning_minutes: Option<f64>,
+        /// MaxCapacity to register (default: what the peak needs).
+        #[arg(long)]
+        max_instances: Option<u64>,
+        /// Cron expression at which a scheduled action raises MinCapacity for the ramp,
+        /// e.g. "cron(0 7 ? * MON-FRI *)".
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Endpoint named in the policy files.
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Variant named in the policy files (default AllTraffic).
+        #[arg(long)]
+        variant: Option<String>,
+        /// Output folder (default: a new recommend-<UTC timestamp> folder beside the report).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Price table (TOML) replacing the built-in one of the campaign's region.
+        #[arg(long)]
+        prices: Option<PathBuf>,
+    },
+    /// Register a report's auto-scaling settings on a SageMaker endpoint variant
+    /// (a dry run that prints the calls unless --yes).
+    Apply {
+        report: PathBuf,
+        /// The SageMaker endpoint to scale.
+        #[arg(long)]
+        endpoint: String,
+        /// Its production variant (default: the campaign's, else AllTraffic).
+        #[arg(long)]
+        variant: Option<String>,
+        /// Send the calls; without it nothing is sent.
+        #[arg(long)]
+        yes: bool,
+        /// AWS region (default: the AWS config chain).
+        #[arg(long)]
+        region: Option<String>,
+        /// Send the calls to this URL instead of AWS (e.g. a local emulator).
+        #[arg(long)]
+        endpoint_url: Option<String>,
+    },
 }
 
 /// The demo campaign, compiled in so `rightsize demo` works from any folder.
@@ -335,6 +393,61 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             );
             let stop = interrupt_token();
             endpoint.wait(stop).await;
+            Ok(0)
+        }
+        Command::Recommend {
+            report,
+            peak_tps,
+            ramp_minutes,
+            min_tps,
+            safety_factor,
+            provisioning_minutes,
+            max_instances,
+            schedule,
+            endpoint,
+            variant,
+            out,
+            prices,
+        } => {
+            let overrides = crate::recompute::Overrides {
+                prices: load_prices(prices.as_deref())?,
+                peak_tps,
+                ramp_minutes,
+                min_tps,
+                safety_factor,
+                provisioning_minutes,
+                max_instances,
+                schedule,
+                endpoint,
+                variant,
+            };
+            let done = crate::recompute::run(&report, out.as_deref(), &overrides)?;
+            print!("{}", crate::recompute::summary(&done));
+            Ok(if done.report.recommendation.is_some() {
+                0
+            } else {
+                3
+            })
+        }
+        Command::Apply {
+            report,
+            endpoint,
+            variant,
+            yes,
+            region,
+            endpoint_url,
+        } => {
+            let args = crate::aws::autoscaling::ApplyArgs {
+                report,
+                endpoint,
+                variant,
+                yes,
+                connection: crate::aws::autoscaling::Connection {
+                    region,
+                    endpoint_url,
+                },
+            };
+            print!("{}", crate::aws::autoscaling::apply_command(&args).await?);
             Ok(0)
         }
     }

@@ -24,6 +24,9 @@ pub struct Campaign {
     pub load: LoadConfig,
     #[serde(default)]
     pub recommend: RecommendConfig,
+    /// How auto-scaling is simulated and which policy files are written.
+    #[serde(default)]
+    pub autoscaling: crate::autoscale::AutoscalingConfig,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -549,6 +552,7 @@ impl Campaign {
                 format!("= {sf} must be above 0 and at most 1"),
             ));
         }
+        crate::autoscale::config::validate(&self.autoscaling, &self.requirements)?;
         Ok(())
     }
 

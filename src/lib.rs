@@ -3,6 +3,10 @@
 //! The pipeline: campaign file → search (which rate next?) → load (one step) → stats → verdict
 //! → recommend → report. `search`, `verdict` and `recommend` are pure; `load` owns time and I/O.
 
+/// Target-tracking auto-scaling simulated over a traffic ramp; the minimum instance count.
+pub mod autoscale;
+/// Control-plane calls to AWS (registering the scaling policy).
+pub mod aws;
 /// The campaign loop: search, step, judge, journal, recommend, report.
 pub mod campaign;
 /// Command line: clap definitions and dispatch.
@@ -17,10 +21,14 @@ pub mod fake;
 pub mod load;
 /// Request bodies and their deterministic rotation.
 pub mod payload;
+/// The recommendation as Application Auto Scaling requests and policy files.
+pub mod policy;
 /// Price tables per region and the cost of a recommendation.
 pub mod prices;
 /// MAX_RPS → invocations_target, instance counts, scaling policy.
 pub mod recommend;
+/// `rightsize recommend`: recompute a saved report with other requirements.
+pub mod recompute;
 /// report.json, the journal, the text summary, and the pages rendered from it.
 pub mod report;
 /// A small seeded PRNG.

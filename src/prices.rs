@@ -269,6 +269,7 @@ mod tests {
                 scale_out_cooldown: 300,
             },
             cost: None,
+            autoscaling: None,
         }
     }
 

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Requirements, TargetConfig};
+use crate::autoscale::sizing::{self, RampAdvice, RampInputs};
+use crate::config::{Campaign, Requirements, TargetConfig};
 use crate::stats::StepResult;
 use crate::verdict::fmt_num;
 
@@ -46,6 +47,9 @@ pub struct Recommendation {
     pub scaling_policy: ScalingPolicy,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<Cost>,
+    /// The ramp simulation, when `ramp_minutes` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<RampAdvice>,
 }
 
 /// Cost of the recommended fleet, when the instance type's price is known.
@@ -151,7 +155,51 @@ pub fn recommend(
             scale_out_cooldown: DEFAULT_COOLDOWN_S,
         },
         cost: None,
+        autoscaling: None,
     })
+}
+
+/// The recommendation of a whole campaign: [`recommend`], then `[autoscaling]` (cooldowns,
+/// MaxCapacity) and, when `ramp_minutes` is given, a minimum from the ramp simulation.
+pub fn recommend_campaign(steps: &[StepResult], c: &Campaign) -> Option<Recommendation> {
+    let a = &c.autoscaling;
+    let req = &c.requirements;
+    let mut r = recommend(steps, &c.target, req, c.recommend.safety_factor)?;
+    r.scaling_policy.scale_in_cooldown = a.scale_in_cooldown_s;
+    r.scaling_policy.scale_out_cooldown = a.scale_out_cooldown_s;
+    if let Some(cap) = a.max_instances {
+        r.explanation.push(format!(
+            "max_instances = {cap} from [autoscaling] max_instances (the peak needs {})",
+            r.max_instances
+        ));
+        r.max_instances = cap;
+        r.min_instances = r.min_instances.min(cap);
+    }
+    let Some(ramp_minutes) = req.ramp_minutes else {
+        return Some(r);
+    };
+    if r.invocations_target == 0 {
+        r.explanation.push(
+            "ramp not simulated: invocations_target is 0 (MAX_RPS × safety factor is below one invocation per minute)".to_string(),
+        );
+        return Some(r);
+    }
+    let advice = sizing::advise(
+        &RampInputs {
+            max_rps_per_instance: r.max_rps_per_instance,
+            target_value: r.scaling_policy.target_value,
+            min_tps: req.min_tps.unwrap_or(0.0),
+            peak_tps: req.peak_tps,
+            ramp_minutes,
+            max_capacity: r.max_instances,
+            floor_min_instances: r.min_instances,
+        },
+        a,
+    );
+    r.min_instances = advice.min_instances;
+    r.explanation.extend(advice.explanation.iter().cloned());
+    r.autoscaling = Some(advice);
+    Some(r)
 }
 
 fn r3(x: f64) -> f64 {

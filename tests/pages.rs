@@ -96,7 +96,7 @@ fn save(report: &Report, path: &Path) {
 }
 
 #[test]
-fn demo_writes_pages_that_show_the_recommendation_and_three_charts_in_a_browser() {
+fn demo_writes_pages_that_show_the_recommendation_and_its_charts_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_bin(&["demo", "--out", "d", "--quiet"], dir.path());
     let (stdout, stderr) = text(&out);
@@ -129,13 +129,15 @@ fn demo_writes_pages_that_show_the_recommendation_and_three_charts_in_a_browser(
     let html = std::fs::read_to_string(d.join("report.html")).unwrap();
     eprintln!("report.html: {} bytes", html.len());
     assert!(html.contains(&target));
-    assert_eq!(html.matches("<svg").count(), 3);
+    // The three step charts, and the two ramp charts (the demo campaign gives ramp_minutes).
+    assert_eq!(html.matches("<svg").count(), 5);
+    assert!(html.contains("Auto-scaling: load per instance against MAX_RPS"));
 
     let Some(mut browser) = Browser::start("demo pages") else {
         return;
     };
     let page = browser.open(&d.join("report.html"), "demo-report");
-    assert_self_contained_with_charts(&page, 3);
+    assert_self_contained_with_charts(&page, 5);
     assert!(page.title.contains("demo"), "{}", page.title);
     for want in [
         "Recommendation",
@@ -153,7 +155,9 @@ fn demo_writes_pages_that_show_the_recommendation_and_three_charts_in_a_browser(
         [
             "Response time against achieved rate",
             "Errors by class against offered rate",
-            "Achieved against offered rate"
+            "Achieved against offered rate",
+            "Traffic and capacity during the ramp",
+            "Load per instance during the ramp"
         ]
     );
 }

@@ -2,6 +2,7 @@
 //! class against offered rate, achieved against offered rate; and the p99 curves that the
 //! comparison overlays.
 
+use crate::autoscale::{EventKind, Row, Timeline};
 use crate::stats::StepResult;
 use crate::verdict::MIN_ACHIEVED_RATIO;
 
@@ -243,6 +244,108 @@ pub fn report_figures(
         errors(steps, max_error_percent)?,
         throughput(steps)?,
     ])
+}
+
+/// The auto-scaling ramp, minute by minute: offered traffic against the capacity in service
+/// (and asked for), and the load on each instance against MAX_RPS.
+pub fn ramp(t: &Timeline) -> crate::error::Result<Vec<Figure>> {
+    let mut c = Chart::new(
+        "Traffic and capacity during the ramp",
+        "minutes",
+        "requests/s",
+    );
+    let pts = |f: &dyn Fn(&Row) -> f64| -> Vec<(f64, f64)> {
+        t.rows
+            .iter()
+            .filter(|r| r.t_min >= 0.0)
+            .map(|r| (r.t_min, f(r)))
+            .collect()
+    };
+    c.series.push(Series::new(
+        "offered traffic",
+        pts(&|r| r.offered_rps),
+        chart::PALETTE[1],
+        Style::Line,
+    ));
+    c.series.push(Series::new(
+        "capacity in service (instances × MAX_RPS)",
+        pts(&|r| r.capacity_rps),
+        chart::PALETTE[0],
+        Style::Line,
+    ));
+    c.series.push(Series::new(
+        "capacity asked for (desired × MAX_RPS)",
+        pts(&|r| r.desired as f64 * t.max_rps_per_instance),
+        chart::GREY,
+        Style::Dashed,
+    ));
+    let scale_outs: Vec<(f64, f64)> = t
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::ScaleOut)
+        .map(|e| (e.t_min, e.desired as f64 * t.max_rps_per_instance))
+        .collect();
+    c.series.push(Series::new(
+        "scale-out decision",
+        scale_outs,
+        chart::PALETTE[2],
+        Style::Dots,
+    ));
+    let traffic = Figure {
+        id: "ramp-capacity".into(),
+        heading: "Auto-scaling: traffic and capacity during the ramp".into(),
+        svg: c.render()?,
+        caption: format!(
+            "Simulated target tracking on SageMakerVariantInvocationsPerInstance, MinCapacity {} to MaxCapacity {}, one row per minute. Capacity in service lags what is asked for by the provisioning time; where offered traffic rises above it, instances run beyond MAX_RPS.",
+            t.min_capacity, t.max_capacity
+        ),
+    };
+
+    let mut c = Chart::new(
+        "Load per instance during the ramp",
+        "minutes",
+        "requests/s per instance",
+    );
+    c.series.push(Series::new(
+        "highest load per instance in the minute",
+        pts(&|r| r.load_per_instance_rps),
+        chart::PALETTE[0],
+        Style::Line,
+    ));
+    let over: Vec<(f64, f64)> = t
+        .rows
+        .iter()
+        .filter(|r| r.over_max_rps && r.t_min >= 0.0)
+        .map(|r| (r.t_min, r.load_per_instance_rps))
+        .collect();
+    c.series.push(Series::new(
+        "above MAX_RPS",
+        over,
+        chart::FAIL,
+        Style::Crosses,
+    ));
+    c.rules.push(Rule {
+        y: t.max_rps_per_instance,
+        label: format!("MAX_RPS {}", chart::tick(t.max_rps_per_instance)),
+        color: chart::LIMIT,
+    });
+    let load = Figure {
+        id: "ramp-load".into(),
+        heading: "Auto-scaling: load per instance against MAX_RPS".into(),
+        svg: c.render()?,
+        caption: if t.holds {
+            format!(
+                "Every instance in service stays at or under MAX_RPS (worst {:.1} requests/s at minute {:.0}), so the measured p99 and error limits hold through the ramp.",
+                t.worst_load_per_instance_rps, t.worst_at_min
+            )
+        } else {
+            format!(
+                "Instances run above MAX_RPS for {:.1} minutes (worst {:.1} requests/s at minute {:.0}): the measured limits do not hold there.",
+                t.overloaded_minutes, t.worst_load_per_instance_rps, t.worst_at_min
+            )
+        },
+    };
+    Ok(vec![traffic, load])
 }
 
 /// p99 against achieved rate, one line per labelled curve (points in offered-rate order), with

@@ -339,11 +339,21 @@ pub fn render_report(report: &Report) -> Result<String> {
         no_rec_reason: no_recommendation_reason(report),
         requirements: requirement_items(report),
         load: load_items(report),
-        charts: figures::report_figures(
-            &report.steps,
-            c.requirements.p99_ms,
-            c.requirements.max_error_percent,
-        )?,
+        charts: {
+            let mut charts = figures::report_figures(
+                &report.steps,
+                c.requirements.p99_ms,
+                c.requirements.max_error_percent,
+            )?;
+            if let Some(a) = report
+                .recommendation
+                .as_ref()
+                .and_then(|r| r.autoscaling.as_ref())
+            {
+                charts.extend(figures::ramp(&a.timeline)?);
+            }
+            charts
+        },
         steps: step_rows(report),
     };
     render_page("report.html.tera", &page)
