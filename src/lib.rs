@@ -17,6 +17,8 @@ pub mod fake;
 pub mod load;
 /// Request bodies and their deterministic rotation.
 pub mod payload;
+/// `rightsize probe`: one constant-rate step and its summary.
+pub mod probe;
 /// MAX_RPS → invocations_target, instance counts, scaling policy.
 pub mod recommend;
 /// report.json, the journal, the text summary.
