@@ -79,6 +79,9 @@ impl Target for AnyTarget {
     }
 }
 
+/// Characters kept of each error message.
+const SAMPLE_CHARS: usize = 300;
+
 /// Keeps the first error message of each class. After a class has its message, recording
 /// another error of that class costs one atomic load.
 #[derive(Default)]
@@ -94,7 +97,12 @@ impl ErrorSamples {
         if seen.load(Ordering::Relaxed) || seen.swap(true, Ordering::Relaxed) {
             return;
         }
-        let m = message();
+        let mut m = message();
+        // A container's error message can be a whole page; the summary needs its start.
+        if let Some((cut, _)) = m.char_indices().nth(SAMPLE_CHARS) {
+            m.truncate(cut);
+            m.push('…');
+        }
         self.messages
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -110,5 +118,25 @@ impl ErrorSamples {
             .clone();
         v.sort_by_key(|(c, _)| *c);
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_samples_keep_the_first_message_of_each_class_shortened() {
+        let s = ErrorSamples::default();
+        s.offer(ErrorClass::Timeout, || "first timeout".into());
+        s.offer(ErrorClass::Timeout, || {
+            panic!("a second message is never built")
+        });
+        s.offer(ErrorClass::Throttled, || "é".repeat(1000));
+        let got = s.get();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, ErrorClass::Throttled);
+        assert_eq!(got[0].1.chars().count(), SAMPLE_CHARS + 1);
+        assert_eq!(got[1], (ErrorClass::Timeout, "first timeout".to_string()));
     }
 }
