@@ -226,6 +226,8 @@ struct State {
     counter: AtomicU64,
     started: Instant,
     served: AtomicU64,
+    /// Requests received on the invocation paths, whatever their answer.
+    received: AtomicU64,
     variants: Vec<hyper::header::HeaderValue>,
     first_runtime: OnceLock<RuntimeRequestSeen>,
 }
@@ -244,6 +246,7 @@ impl State {
             counter: AtomicU64::new(0),
             started: Instant::now(),
             served: AtomicU64::new(0),
+            received: AtomicU64::new(0),
             variants,
             first_runtime: OnceLock::new(),
         }
@@ -345,6 +348,11 @@ impl FakeEndpoint {
         self.state.served.load(Ordering::Relaxed)
     }
 
+    /// Invocation requests received so far, whatever their answer (a retried call counts twice).
+    pub fn received(&self) -> u64 {
+        self.state.received.load(Ordering::Relaxed)
+    }
+
     /// The first request seen on the runtime path, if any (what a SageMaker client sent).
     pub fn first_runtime_request(&self) -> Option<RuntimeRequestSeen> {
         self.state.first_runtime.get().cloned()
@@ -439,6 +447,7 @@ async fn handle(
         (&Method::POST, p) if is_runtime_path(p) => Path::Runtime,
         _ => return Ok(response(StatusCode::NOT_FOUND, "not found")),
     };
+    state.received.fetch_add(1, Ordering::Relaxed);
     // SageMaker answers with the variant the caller targeted.
     let mut target_variant = None;
     if path == Path::Runtime {
