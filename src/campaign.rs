@@ -234,14 +234,19 @@ pub fn step_line(index: usize, s: &StepResult) -> String {
 }
 
 /// The live progress bar of one step; hidden with `--quiet` or when stderr is not a terminal.
-struct Progress {
+pub(crate) struct Progress {
     bar: ProgressBar,
     stop: CancellationToken,
     ticker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Progress {
-    fn start(index: usize, spec: &StepSpec, handle: &StepHandle, quiet: bool) -> Progress {
+    pub(crate) fn start(
+        index: usize,
+        spec: &StepSpec,
+        handle: &StepHandle,
+        quiet: bool,
+    ) -> Progress {
         let total_ms = ((spec.schedule.warmup_s + spec.schedule.window_s) * 1000.0) as u64;
         let target = if quiet {
             ProgressDrawTarget::hidden()
@@ -293,7 +298,7 @@ impl Progress {
         Progress { bar, stop, ticker }
     }
 
-    async fn finish(self) {
+    pub(crate) async fn finish(self) {
         self.stop.cancel();
         if let Some(t) = self.ticker {
             let _ = t.await;

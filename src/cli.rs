@@ -12,6 +12,7 @@ use crate::config::Campaign;
 use crate::error::{Error, Result};
 use crate::fake::{FakeConfig, FakeEndpoint};
 use crate::prices::PriceTable;
+use crate::probe::{self, ProbeArgs};
 use crate::report::{Report, compare, compare_page, render, text};
 
 #[derive(Debug, Parser)]
@@ -107,9 +108,26 @@ pub enum Command {
         /// ...for this many milliseconds.
         #[arg(long, default_value_t = 0)]
         stall_ms: u64,
-        /// Variant name reported on the SageMaker runtime path.
+        /// Variant name reported on the SageMaker runtime path (several: A,B split round-robin).
         #[arg(long, default_value = "AllTraffic")]
         variant: String,
+        /// Share of requests refused at once with 503 ServiceUnavailable (0..1).
+        #[arg(long, default_value_t = 0.0)]
+        unavailable_rate: f64,
+        /// Share answered at once with 429 ModelNotReadyException (0..1).
+        #[arg(long, default_value_t = 0.0)]
+        not_ready_rate: f64,
+        /// Share answered at once with 500 InternalFailure (0..1).
+        #[arg(long, default_value_t = 0.0)]
+        internal_failure_rate: f64,
+        /// Share answered at once with 400 ValidationError (0..1).
+        #[arg(long, default_value_t = 0.0)]
+        validation_rate: f64,
+        /// Share of requests whose answer is held back --slow-ms (0..1), to exercise timeouts.
+        #[arg(long, default_value_t = 0.0)]
+        slow_rate: f64,
+        #[arg(long, default_value_t = 0)]
+        slow_ms: u64,
     },
     /// Recompute a saved report's recommendation (no load is sent) and write the policy files.
     Recommend {
@@ -169,6 +187,73 @@ pub enum Command {
         #[arg(long)]
         endpoint_url: Option<String>,
     },
+    /// Send one constant-rate step to an endpoint and summarise what came back.
+    ///
+    /// Exit code 0 when requests succeeded (within --p99-ms / --max-error-percent when given,
+    /// and at the offered rate); 3 when they succeeded but missed a limit or the rate; 1 when no
+    /// request succeeded; 2 on bad input; 130 when interrupted.
+    Probe {
+        /// http://HOST:PORT/PATH, https://…, or sagemaker://ENDPOINT_NAME.
+        target: String,
+        /// Requests per second offered (open model: sent on schedule whatever the answers).
+        #[arg(long)]
+        rps: f64,
+        /// Length of the measured step, e.g. 30s, 2m.
+        #[arg(long, default_value = "30s", value_parser = duration_arg)]
+        duration: Duration,
+        /// Discarded before the measured step (connection set-up, cold caches), e.g. 5s.
+        #[arg(long, default_value = "0s", value_parser = warmup_arg)]
+        warmup: Duration,
+        /// Requests in flight at most.
+        #[arg(long, default_value_t = 1024)]
+        max_concurrency: u32,
+        /// Per-request timeout, milliseconds.
+        #[arg(long, default_value_t = 60_000)]
+        timeout_ms: u64,
+        /// SageMaker: AWS region (default: AWS_REGION or the profile's region).
+        #[arg(long)]
+        region: Option<String>,
+        /// SageMaker: send to this URL instead of AWS (like AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME).
+        #[arg(long)]
+        endpoint_url: Option<String>,
+        /// SageMaker: the production variant to invoke (TargetVariant).
+        #[arg(long)]
+        variant: Option<String>,
+        #[arg(long, default_value = "application/json")]
+        content_type: String,
+        #[arg(long, default_value = "application/json")]
+        accept: String,
+        /// The request body (default: {}).
+        #[arg(long, conflicts_with = "payload")]
+        body: Option<String>,
+        /// A file holding the request body; a .jsonl file holds one body per line.
+        #[arg(long)]
+        payload: Option<PathBuf>,
+        /// Fail (exit 3) when p99 latency exceeds this many milliseconds.
+        #[arg(long)]
+        p99_ms: Option<f64>,
+        /// Fail (exit 3) when more than this percent of requests fail.
+        #[arg(long)]
+        max_error_percent: Option<f64>,
+        /// Print the step as JSON (one `steps[]` element of report.json) on stdout; the
+        /// summary goes to stderr.
+        #[arg(long)]
+        json: bool,
+        /// No progress display and no summary on stderr.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+fn duration_arg(s: &str) -> Result<Duration> {
+    parse_duration(s)
+}
+
+fn warmup_arg(s: &str) -> Result<Duration> {
+    if s.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(s)
 }
 
 /// The demo campaign, compiled in so `rightsize demo` works from any folder.
@@ -370,6 +455,12 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             stall_every_ms,
             stall_ms,
             variant,
+            unavailable_rate,
+            not_ready_rate,
+            internal_failure_rate,
+            validation_rate,
+            slow_rate,
+            slow_ms,
         } => {
             let cfg = FakeConfig {
                 slots,
@@ -382,6 +473,12 @@ async fn dispatch(cmd: Command) -> Result<i32> {
                 stall_for: Duration::from_millis(stall_ms),
                 variant,
                 seed: 1,
+                unavailable_rate,
+                not_ready_rate,
+                internal_failure_rate,
+                validation_rate,
+                slow_rate,
+                slow_for: Duration::from_millis(slow_ms),
             };
             let endpoint = FakeEndpoint::start(cfg.clone(), SocketAddr::new(host, port)).await?;
             eprintln!(
@@ -449,6 +546,62 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             };
             print!("{}", crate::aws::autoscaling::apply_command(&args).await?);
             Ok(0)
+        }
+        Command::Probe {
+            target,
+            rps,
+            duration,
+            warmup,
+            max_concurrency,
+            timeout_ms,
+            region,
+            endpoint_url,
+            variant,
+            content_type,
+            accept,
+            body,
+            payload,
+            p99_ms,
+            max_error_percent,
+            json,
+            quiet,
+        } => {
+            let args = ProbeArgs {
+                target,
+                rps,
+                duration,
+                warmup,
+                max_concurrency,
+                timeout_ms,
+                region,
+                endpoint_url,
+                variant,
+                content_type,
+                accept,
+                body,
+                payload,
+                p99_ms,
+                max_error_percent,
+                json,
+                quiet,
+            };
+            let probed = probe::probe(&args, interrupt_token()).await?;
+            let summary = probe::summary(&probed, args.timeout_ms);
+            if args.json {
+                if !probed.interrupted {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&probed.step)
+                            .map_err(|e| Error::Other(e.to_string()))?
+                    );
+                }
+                if !args.quiet {
+                    eprint!("{summary}");
+                }
+            } else {
+                print!("{summary}");
+            }
+            Ok(probed.exit_code())
         }
     }
 }

@@ -364,6 +364,15 @@ impl Campaign {
                     Some(n) if n.trim().is_empty() => {
                         return Err(bad("target", "endpoint_name", "must not be empty".into()));
                     }
+                    Some(n) if !is_endpoint_name(n) => {
+                        return Err(bad(
+                            "target",
+                            "endpoint_name",
+                            format!(
+                                "= {n:?} is not a SageMaker endpoint name (1 to 63 letters, digits and hyphens, starting and ending with a letter or digit)"
+                            ),
+                        ));
+                    }
                     Some(_) => {}
                 }
                 if t.url.is_some() {
@@ -611,6 +620,16 @@ fn positive(section: &'static str, key: &'static str, v: f64) -> std::result::Re
     }
 }
 
+/// Whether `n` matches SageMaker's endpoint name pattern `^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`.
+pub fn is_endpoint_name(n: &str) -> bool {
+    let b = n.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
 /// 1-based line number of a byte offset.
 fn line_at(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
@@ -772,6 +791,23 @@ peak_tps = 50
             e.contains("endpoint_name applies only to kind = \"sagemaker\""),
             "{e}"
         );
+    }
+
+    #[test]
+    fn sagemaker_endpoint_names_follow_the_service_pattern() {
+        for good in ["a", "my-endpoint-1", "A--b", &"x".repeat(63)] {
+            assert!(is_endpoint_name(good), "{good}");
+        }
+        for bad in ["-a", "a-", "my_endpoint", "a/b", "", &"x".repeat(64)] {
+            assert!(!is_endpoint_name(bad), "{bad}");
+        }
+        let text = MINIMAL.replace(
+            "kind = \"http\"\nurl = \"http://127.0.0.1:9/invocations\"",
+            "kind = \"sagemaker\"\nendpoint_name = \"my_endpoint\"",
+        );
+        let e = err(&text);
+        assert!(e.contains("c.toml line 5"), "{e}");
+        assert!(e.contains("is not a SageMaker endpoint name"), "{e}");
     }
 
     #[test]

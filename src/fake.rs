@@ -9,8 +9,8 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -47,9 +47,22 @@ pub struct FakeConfig {
     /// Every `stall_every`, the whole server pauses for `stall_for` (at the end of each period).
     pub stall_every: Option<Duration>,
     pub stall_for: Duration,
-    /// Variant name returned on the runtime path.
+    /// Variant name returned on the runtime path. Several names separated by commas split the
+    /// traffic round-robin; a request naming a `TargetVariant` gets that name back.
     pub variant: String,
     pub seed: u64,
+    /// Share of requests refused at once with 503 ServiceUnavailable (before the queue).
+    pub unavailable_rate: f64,
+    /// Share answered at once with 429 ModelNotReadyException (503 on the container path).
+    pub not_ready_rate: f64,
+    /// Share answered at once with 500 InternalFailure.
+    pub internal_failure_rate: f64,
+    /// Share answered at once with 400 ValidationError.
+    pub validation_rate: f64,
+    /// Share of requests whose answer is held back `slow_for` after service (without holding a
+    /// slot): a hung request, for exercising client timeouts.
+    pub slow_rate: f64,
+    pub slow_for: Duration,
 }
 
 impl Default for FakeConfig {
@@ -65,6 +78,12 @@ impl Default for FakeConfig {
             stall_for: Duration::ZERO,
             variant: "AllTraffic".into(),
             seed: 1,
+            unavailable_rate: 0.0,
+            not_ready_rate: 0.0,
+            internal_failure_rate: 0.0,
+            validation_rate: 0.0,
+            slow_rate: 0.0,
+            slow_for: Duration::ZERO,
         }
     }
 }
@@ -90,10 +109,25 @@ impl FakeConfig {
         for (name, v) in [
             ("--error-rate", self.error_rate),
             ("--throttle-rate", self.throttle_rate),
+            ("--unavailable-rate", self.unavailable_rate),
+            ("--not-ready-rate", self.not_ready_rate),
+            ("--internal-failure-rate", self.internal_failure_rate),
+            ("--validation-rate", self.validation_rate),
+            ("--slow-rate", self.slow_rate),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(Error::input(format!("{name} must be between 0 and 1")));
             }
+        }
+        if self.front_door_rate() > 1.0 + 1e-9 {
+            return Err(Error::input(
+                "--unavailable-rate, --not-ready-rate, --internal-failure-rate and --validation-rate must add up to at most 1",
+            ));
+        }
+        if self.variant_names().is_empty() {
+            return Err(Error::input(
+                "--variant must name at least one variant (several: A,B)",
+            ));
         }
         if let Some(every) = self.stall_every
             && self.stall_for >= every
@@ -104,6 +138,85 @@ impl FakeConfig {
         }
         Ok(())
     }
+
+    /// Share of requests answered with an error before reaching the queue (throttling aside).
+    fn front_door_rate(&self) -> f64 {
+        self.unavailable_rate
+            + self.not_ready_rate
+            + self.internal_failure_rate
+            + self.validation_rate
+    }
+
+    /// The variant names in `variant`, in order.
+    pub fn variant_names(&self) -> Vec<String> {
+        self.variant
+            .split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+            .collect()
+    }
+}
+
+/// What the first request on the runtime path carried: the SageMaker headers and the SigV4
+/// credential scope (never the access key or the signature).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeRequestSeen {
+    pub path: String,
+    /// `content-type`, `accept` and every `x-amzn-sagemaker-*` header, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// The signing algorithm and scope of the `Authorization` header, e.g.
+    /// `AWS4-HMAC-SHA256 20260101/us-east-1/sagemaker/aws4_request`.
+    pub signing_scope: Option<String>,
+}
+
+impl RuntimeRequestSeen {
+    fn from_request(req: &Request<Incoming>) -> RuntimeRequestSeen {
+        let headers = req
+            .headers()
+            .iter()
+            .filter(|(k, _)| {
+                let k = k.as_str();
+                k == "content-type" || k == "accept" || k.starts_with("x-amzn-sagemaker-")
+            })
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let signing_scope = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(signing_scope);
+        RuntimeRequestSeen {
+            path: req.uri().path().to_string(),
+            headers,
+            signing_scope,
+        }
+    }
+
+    /// The value of header `name` (lower case), if it was sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/sagemaker/aws4_request, ...` →
+/// `AWS4-HMAC-SHA256 20260101/us-east-1/sagemaker/aws4_request`.
+fn signing_scope(auth: &str) -> Option<String> {
+    let (algorithm, rest) = auth.split_once(' ')?;
+    let credential = rest
+        .split(',')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix("Credential="))?;
+    let (_key_id, scope) = credential.split_once('/')?;
+    Some(format!("{algorithm} {scope}"))
 }
 
 struct State {
@@ -113,9 +226,32 @@ struct State {
     counter: AtomicU64,
     started: Instant,
     served: AtomicU64,
+    /// Requests received on the invocation paths, whatever their answer.
+    received: AtomicU64,
+    variants: Vec<hyper::header::HeaderValue>,
+    first_runtime: OnceLock<RuntimeRequestSeen>,
 }
 
 impl State {
+    fn new(cfg: FakeConfig) -> State {
+        let variants = cfg
+            .variant_names()
+            .iter()
+            .filter_map(|v| hyper::header::HeaderValue::from_str(v).ok())
+            .collect();
+        State {
+            slots: Semaphore::new(cfg.slots),
+            cfg,
+            waiting: AtomicUsize::new(0),
+            counter: AtomicU64::new(0),
+            started: Instant::now(),
+            served: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            variants,
+            first_runtime: OnceLock::new(),
+        }
+    }
+
     /// A deterministic pseudo-random number in [0, 1) per draw.
     fn draw(&self) -> f64 {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
@@ -178,14 +314,7 @@ impl FakeEndpoint {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Other(format!("cannot read the listening address: {e}")))?;
-        let state = Arc::new(State {
-            slots: Semaphore::new(cfg.slots),
-            cfg,
-            waiting: AtomicUsize::new(0),
-            counter: AtomicU64::new(0),
-            started: Instant::now(),
-            served: AtomicU64::new(0),
-        });
+        let state = Arc::new(State::new(cfg));
         let cancel = CancellationToken::new();
         tokio::spawn(accept_loop(listener, state.clone(), cancel.clone()));
         Ok(FakeEndpoint {
@@ -217,6 +346,16 @@ impl FakeEndpoint {
     /// Successful invocations so far.
     pub fn served(&self) -> u64 {
         self.state.served.load(Ordering::Relaxed)
+    }
+
+    /// Invocation requests received so far, whatever their answer (a retried call counts twice).
+    pub fn received(&self) -> u64 {
+        self.state.received.load(Ordering::Relaxed)
+    }
+
+    /// The first request seen on the runtime path, if any (what a SageMaker client sent).
+    pub fn first_runtime_request(&self) -> Option<RuntimeRequestSeen> {
+        self.state.first_runtime.get().cloned()
     }
 
     pub fn stop(&self) {
@@ -308,6 +447,20 @@ async fn handle(
         (&Method::POST, p) if is_runtime_path(p) => Path::Runtime,
         _ => return Ok(response(StatusCode::NOT_FOUND, "not found")),
     };
+    state.received.fetch_add(1, Ordering::Relaxed);
+    // SageMaker answers with the variant the caller targeted.
+    let mut target_variant = None;
+    if path == Path::Runtime {
+        if state.first_runtime.get().is_none() {
+            let _ = state
+                .first_runtime
+                .set(RuntimeRequestSeen::from_request(&req));
+        }
+        target_variant = req
+            .headers()
+            .get("x-amzn-sagemaker-target-variant")
+            .cloned();
+    }
     // Read the whole request body, as a real server must before answering.
     if req.into_body().collect().await.is_err() {
         return Ok(response(StatusCode::BAD_REQUEST, "unreadable body"));
@@ -320,6 +473,11 @@ async fn handle(
             Path::Runtime => runtime_error(400, "ThrottlingException", "Rate exceeded", None),
         });
     }
+    if state.cfg.front_door_rate() > 0.0
+        && let Some(r) = front_door_error(&state.cfg, state.draw(), path)
+    {
+        return Ok(r);
+    }
 
     // Bounded queue: a request that would wait beyond `queue_max` is refused at once.
     let permit = match state.slots.try_acquire() {
@@ -328,15 +486,7 @@ async fn handle(
             let waiting = state.waiting.fetch_add(1, Ordering::AcqRel);
             if waiting >= state.cfg.queue_max {
                 state.waiting.fetch_sub(1, Ordering::AcqRel);
-                return Ok(match path {
-                    Path::Container => response(StatusCode::SERVICE_UNAVAILABLE, "queue full"),
-                    Path::Runtime => runtime_error(
-                        503,
-                        "ServiceUnavailable",
-                        "The service is unavailable. Try again later.",
-                        None,
-                    ),
-                });
+                return Ok(service_unavailable(path));
             }
             let p = state.slots.acquire().await;
             state.waiting.fetch_sub(1, Ordering::AcqRel);
@@ -348,6 +498,9 @@ async fn handle(
     };
     tokio::time::sleep(state.service_time()).await;
     drop(permit);
+    if state.cfg.slow_rate > 0.0 && state.draw() < state.cfg.slow_rate {
+        tokio::time::sleep(state.cfg.slow_for).await;
+    }
     state.wait_out_stall().await;
 
     if state.cfg.error_rate > 0.0 && state.draw() < state.cfg.error_rate {
@@ -361,19 +514,78 @@ async fn handle(
             ),
         });
     }
-    state.served.fetch_add(1, Ordering::Relaxed);
+    let n = state.served.fetch_add(1, Ordering::Relaxed);
     let mut r = response(StatusCode::OK, r#"{"predictions":[0.5]}"#);
     r.headers_mut().insert(
         "content-type",
         hyper::header::HeaderValue::from_static("application/json"),
     );
-    if path == Path::Runtime
-        && let Ok(v) = hyper::header::HeaderValue::from_str(&state.cfg.variant)
-    {
-        r.headers_mut()
-            .insert("x-amzn-invoked-production-variant", v);
+    if path == Path::Runtime {
+        let variant = target_variant.or_else(|| {
+            let k = state.variants.len();
+            (k > 0).then(|| state.variants[(n % k as u64) as usize].clone())
+        });
+        if let Some(v) = variant {
+            r.headers_mut()
+                .insert("x-amzn-invoked-production-variant", v);
+        }
     }
     Ok(r)
+}
+
+fn service_unavailable(path: Path) -> Response<Full<Bytes>> {
+    match path {
+        Path::Container => response(StatusCode::SERVICE_UNAVAILABLE, "queue full"),
+        Path::Runtime => runtime_error(
+            503,
+            "ServiceUnavailable",
+            "The service is unavailable. Try again later.",
+            None,
+        ),
+    }
+}
+
+/// The errors the service front end answers before a request reaches the model, chosen by
+/// where `u` (uniform in [0, 1)) falls among the configured shares.
+fn front_door_error(cfg: &FakeConfig, u: f64, path: Path) -> Option<Response<Full<Bytes>>> {
+    let mut edge = cfg.unavailable_rate;
+    if u < edge {
+        return Some(service_unavailable(path));
+    }
+    edge += cfg.not_ready_rate;
+    if u < edge {
+        return Some(match path {
+            Path::Container => response(StatusCode::SERVICE_UNAVAILABLE, "model not ready"),
+            Path::Runtime => runtime_error(
+                429,
+                "ModelNotReadyException",
+                "Model is not ready to serve requests yet.",
+                None,
+            ),
+        });
+    }
+    edge += cfg.internal_failure_rate;
+    if u < edge {
+        return Some(match path {
+            Path::Container => response(StatusCode::INTERNAL_SERVER_ERROR, "internal failure"),
+            Path::Runtime => {
+                runtime_error(500, "InternalFailure", "An internal error occurred.", None)
+            }
+        });
+    }
+    edge += cfg.validation_rate;
+    if u < edge {
+        return Some(match path {
+            Path::Container => response(StatusCode::BAD_REQUEST, "invalid request"),
+            Path::Runtime => runtime_error(
+                400,
+                "ValidationError",
+                "Endpoint simulated of account 000000000000 not found.",
+                None,
+            ),
+        });
+    }
+    None
 }
 
 fn is_runtime_path(p: &str) -> bool {
@@ -411,17 +623,53 @@ mod tests {
             jitter: 0.5,
             ..Default::default()
         };
-        let state = State {
-            slots: Semaphore::new(1),
-            cfg,
-            waiting: AtomicUsize::new(0),
-            counter: AtomicU64::new(0),
-            started: Instant::now(),
-            served: AtomicU64::new(0),
-        };
+        let state = State::new(cfg);
         let n = 50_000;
         let total: f64 = (0..n).map(|_| state.service_time().as_secs_f64()).sum();
         let mean_ms = total / n as f64 * 1000.0;
         assert!((mean_ms - 20.0).abs() < 0.5, "mean {mean_ms} ms");
+    }
+
+    #[test]
+    fn front_door_errors_split_the_draw_by_their_shares() {
+        let cfg = FakeConfig {
+            unavailable_rate: 0.1,
+            not_ready_rate: 0.2,
+            internal_failure_rate: 0.3,
+            validation_rate: 0.4,
+            ..Default::default()
+        };
+        let status = |u: f64| front_door_error(&cfg, u, Path::Runtime).map(|r| r.status().as_u16());
+        assert_eq!(status(0.05), Some(503));
+        assert_eq!(status(0.15), Some(429));
+        assert_eq!(status(0.45), Some(500));
+        assert_eq!(status(0.95), Some(400));
+        let none = FakeConfig::default();
+        assert!(front_door_error(&none, 0.0, Path::Runtime).is_none());
+    }
+
+    #[test]
+    fn error_shares_above_one_are_refused() {
+        let cfg = FakeConfig {
+            unavailable_rate: 0.6,
+            validation_rate: 0.6,
+            ..Default::default()
+        };
+        assert_eq!(cfg.validate().unwrap_err().exit_code(), 2);
+        let cfg = FakeConfig {
+            variant: " , ".into(),
+            ..Default::default()
+        };
+        assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn the_signing_scope_keeps_no_key_or_signature() {
+        let auth = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-west-2/sagemaker/aws4_request, SignedHeaders=host;x-amz-date, Signature=abcdef";
+        assert_eq!(
+            signing_scope(auth).as_deref(),
+            Some("AWS4-HMAC-SHA256 20260101/us-west-2/sagemaker/aws4_request")
+        );
+        assert_eq!(signing_scope("Bearer token"), None);
     }
 }

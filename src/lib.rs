@@ -25,6 +25,8 @@ pub mod payload;
 pub mod policy;
 /// Price tables per region and the cost of a recommendation.
 pub mod prices;
+/// `rightsize probe`: one constant-rate step and its summary.
+pub mod probe;
 /// MAX_RPS → invocations_target, instance counts, scaling policy.
 pub mod recommend;
 /// `rightsize recommend`: recompute a saved report with other requirements.

@@ -118,7 +118,8 @@ pub fn new_histogram() -> Histogram<u64> {
 }
 
 const MAX_STATUS: usize = 600;
-const MAX_VARIANTS: usize = 8;
+/// Production variants counted separately per step (SageMaker allows 10 per endpoint).
+pub const MAX_VARIANTS: usize = 16;
 
 /// One shard of a step's measurements.
 pub struct Shard {

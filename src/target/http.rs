@@ -225,7 +225,7 @@ fn classify_reqwest_error(e: &reqwest::Error) -> ErrorClass {
 }
 
 /// Walks an error's sources for a hyper or I/O cause that says what happened on the wire.
-fn classify_source_chain(e: &(dyn std::error::Error + 'static)) -> ErrorClass {
+pub(crate) fn classify_source_chain(e: &(dyn std::error::Error + 'static)) -> ErrorClass {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         if let Some(h) = err.downcast_ref::<hyper::Error>() {

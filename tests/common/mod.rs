@@ -93,5 +93,6 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     )
     .expect("valid JSON")
 }
+pub mod aws;
 pub mod browser;
 pub mod moto;
