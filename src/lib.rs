@@ -5,6 +5,8 @@
 
 /// The campaign loop: search, step, judge, journal, recommend, report.
 pub mod campaign;
+/// Safety caps: max_duration_minutes and max_requests.
+pub mod caps;
 /// Command line: clap definitions and dispatch.
 pub mod cli;
 /// The campaign file: types, defaults, validation.
@@ -21,6 +23,8 @@ pub mod payload;
 pub mod recommend;
 /// report.json, the journal, the text summary.
 pub mod report;
+/// The report folder across runs: campaign fingerprint, resume from the journal.
+pub mod resume;
 /// A small seeded PRNG.
 pub mod rng;
 /// Which rate to offer next.

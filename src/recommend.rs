@@ -174,6 +174,7 @@ mod tests {
             status_counts: Default::default(),
             original_status_counts: Default::default(),
             variants: Default::default(),
+            aborted: false,
         }
     }
 

@@ -196,24 +196,77 @@ impl Journal {
             .map_err(|e| Error::io(&self.path, e))
     }
 
+    /// Opens the journal of a folder being resumed: returns the steps it holds, with a torn
+    /// last line (a crash mid-write) cut off so that new entries start on a line of their own.
+    /// A missing journal is an empty one.
+    pub fn reopen(dir: &Path) -> Result<(Journal, Vec<StepResult>)> {
+        let path = dir.join(JOURNAL_FILE);
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
+                Error::input(format!(
+                    "{}: not a journal (not UTF-8 text); this folder cannot be resumed",
+                    path.display()
+                ))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let steps = Journal::parse(&text, &path)?;
+        let mut journal = Journal::create(dir)?;
+        if !text.is_empty() && !text.ends_with('\n') {
+            let complete = text.rfind('\n').map_or(0, |i| i + 1);
+            let whole_lines = text[..complete]
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .count();
+            if steps.len() > whole_lines {
+                // The last entry is whole, only its newline is missing.
+                journal
+                    .file
+                    .write_all(b"\n")
+                    .map_err(|e| Error::io(&path, e))?;
+            } else {
+                journal
+                    .file
+                    .set_len(complete as u64)
+                    .map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        Ok((journal, steps))
+    }
+
     /// Reads the steps recorded in a journal. A torn last line (a crash mid-write) is ignored.
     pub fn read(path: &Path) -> Result<Vec<StepResult>> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::input(format!("{}: cannot read the journal: {e}", path.display()))
         })?;
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        Journal::parse(&text, path)
+    }
+
+    /// Parses journal text; `path` names it in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Vec<StepResult>> {
+        let lines: Vec<(usize, &str)> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .collect();
         let mut steps = Vec::with_capacity(lines.len());
-        for (i, line) in lines.iter().enumerate() {
+        let damaged = |n: usize, what: String| {
+            Error::input(format!(
+                "{} line {n}: not a journal entry: {what}; the journal is damaged, start a new run",
+                path.display()
+            ))
+        };
+        for (k, (n, line)) in lines.iter().enumerate() {
             match serde_json::from_str::<StepResult>(line) {
-                Ok(s) => steps.push(s),
-                Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => break,
-                Err(e) => {
-                    return Err(Error::input(format!(
-                        "{} line {}: not a journal entry: {e}",
-                        path.display(),
-                        i + 1
-                    )));
+                Ok(s) => {
+                    if !(s.offered_rps.is_finite() && s.offered_rps > 0.0) {
+                        return Err(damaged(n + 1, format!("offered_rps {}", s.offered_rps)));
+                    }
+                    steps.push(s)
                 }
+                Err(_) if k + 1 == lines.len() && !text.ends_with('\n') => break,
+                Err(e) => return Err(damaged(n + 1, e.to_string())),
             }
         }
         Ok(steps)

@@ -5,6 +5,7 @@
 //! implementation a campaign names.
 
 pub mod http;
+pub mod resolve;
 
 use std::future::Future;
 

@@ -93,4 +93,5 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     )
     .expect("valid JSON")
 }
+pub mod faults;
 pub mod moto;
