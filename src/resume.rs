@@ -133,9 +133,15 @@ pub fn start(
 
 /// Continues the campaign whose report folder is `dir`. Every problem is bad input (exit 2).
 pub fn resume(dir: &Path, c: &Campaign, payloads: &Payloads) -> Result<Session> {
-    if !dir.is_dir() {
+    if !dir.exists() {
         return Err(Error::input(format!(
             "--resume {}: no such report folder",
+            dir.display()
+        )));
+    }
+    if !dir.is_dir() {
+        return Err(Error::input(format!(
+            "--resume {}: is a file; give the report folder that holds journal.jsonl",
             dir.display()
         )));
     }

@@ -49,17 +49,26 @@ impl Report {
     }
 
     pub fn from_slice(bytes: &[u8], path: &Path) -> Result<Report> {
-        #[derive(Deserialize)]
-        struct Version {
-            schema_version: Option<serde_json::Value>,
-        }
-        let v: Version = serde_json::from_slice(bytes).map_err(|e| {
+        let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
             Error::input(format!(
                 "{}: not a rightsize report (invalid JSON: {e})",
                 path.display()
             ))
         })?;
-        match v.schema_version {
+        let Some(fields) = v.as_object() else {
+            return Err(Error::input(format!(
+                "{}: not a rightsize report (a report is a JSON object, this is {})",
+                path.display(),
+                match v {
+                    serde_json::Value::Array(_) => "an array",
+                    serde_json::Value::String(_) => "a string",
+                    serde_json::Value::Number(_) => "a number",
+                    serde_json::Value::Bool(_) => "a boolean",
+                    _ => "null",
+                }
+            )));
+        };
+        match fields.get("schema_version") {
             Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(SCHEMA_VERSION)) => {
             }
             Some(other) => {
