@@ -152,7 +152,7 @@ pub fn create_report_dir(
     if let Some(dir) = out {
         if dir.join(REPORT_FILE).exists() || dir.join(JOURNAL_FILE).exists() {
             return Err(Error::input(format!(
-                "{}: already holds a report; choose another --out folder (reports are never overwritten)",
+                "{}: already holds a report; choose another --out folder (reports are never overwritten), or continue an unfinished one with --resume",
                 dir.display()
             )));
         }
@@ -335,6 +335,76 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file_instead_of_writing_into_it() {
+        // A reader holding the old file (here: a hard link to it) keeps the old content whole:
+        // the new content went to a temporary file that was renamed over the name.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("report.json");
+        write_atomic(&p, b"old report").unwrap();
+        let reader = dir.path().join("reader.json");
+        std::fs::hard_link(&p, &reader).unwrap();
+        write_atomic(&p, b"new report, longer than the old one").unwrap();
+        assert_eq!(std::fs::read(&reader).unwrap(), b"old report");
+        assert_eq!(
+            std::fs::read(&p).unwrap(),
+            b"new report, longer than the old one"
+        );
+    }
+
+    fn journal_entry(rate: f64) -> String {
+        let s = crate::stats::StepMeasurement {
+            offered_rps: rate,
+            abort: None,
+            window_s: 1.0,
+            warmup_s: 0.0,
+            completed_in_window: 1,
+            sent: 1,
+            unsent: 0,
+            shard: Default::default(),
+        }
+        .into_result();
+        serde_json::to_string(&s).unwrap()
+    }
+
+    #[test]
+    fn a_torn_last_journal_line_is_ignored_but_a_damaged_middle_line_is_an_error() {
+        let p = Path::new("journal.jsonl");
+        let (a, b) = (journal_entry(10.0), journal_entry(20.0));
+        let torn = format!("{a}\n{b}\n{}", &b[..b.len() / 2]);
+        let steps = Journal::parse(&torn, p).unwrap();
+        assert_eq!(steps.len(), 2);
+        let damaged = format!("{a}\n\n{{oops\n{b}\n");
+        let e = Journal::parse(&damaged, p).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("journal.jsonl line 3"), "{e}");
+    }
+
+    #[test]
+    fn reopening_a_journal_cuts_a_torn_line_so_new_entries_stay_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            journal_entry(10.0),
+            journal_entry(20.0),
+            journal_entry(40.0),
+        );
+        let path = dir.path().join(JOURNAL_FILE);
+        std::fs::write(&path, format!("{a}\n{b}\n{}", &c[..7])).unwrap();
+        let (mut j, steps) = Journal::reopen(dir.path()).unwrap();
+        assert_eq!(steps.len(), 2);
+        j.append(&steps[0]).unwrap();
+        assert_eq!(Journal::read(&path).unwrap().len(), 3);
+        // A whole last entry missing only its newline is kept.
+        std::fs::write(&path, format!("{a}\n{b}")).unwrap();
+        let (mut j, steps) = Journal::reopen(dir.path()).unwrap();
+        assert_eq!(steps.len(), 2);
+        j.append(&steps[0]).unwrap();
+        assert_eq!(Journal::read(&path).unwrap().len(), 3);
+        // No journal at all is an empty one.
+        let empty = tempfile::tempdir().unwrap();
+        assert!(Journal::reopen(empty.path()).unwrap().1.is_empty());
     }
 
     #[test]
