@@ -724,6 +724,10 @@ peak_tps = 50
         assert_eq!(c.load.step_seconds, 60.0);
         assert_eq!(c.load.warmup_seconds, 10.0);
         assert_eq!(c.load.max_concurrency, 1024);
+        assert_eq!(c.load.abort_error_percent, 50.0);
+        assert_eq!(c.load.abort_after_seconds, 10.0);
+        assert_eq!(c.load.max_duration_minutes, None);
+        assert_eq!(c.load.max_requests, None);
         assert_eq!(c.recommend.safety_factor, 0.5);
         assert_eq!(c.target.timeout_ms, 60_000);
         assert_eq!(c.target.instance_count, 1);
