@@ -164,7 +164,7 @@ fn send_invocation(port: u16) -> TcpStream {
     s.write_all(b"POST /invocations HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
         .unwrap();
     // Let the server start on it before the signal comes.
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(500));
     s
 }
 
