@@ -12,19 +12,23 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
+use crate::caps::{self, CapStop, Caps};
 use crate::config::{Campaign, SearchKind};
 use crate::error::Result;
-use crate::load::{self, StepEnd, StepHandle, StepSpec};
+use crate::load::{self, AbortRule, StepEnd, StepHandle, StepSpec};
 use crate::payload::Payloads;
 use crate::prices::{self, PriceSource, PriceTable};
 use crate::recommend;
-use crate::report::{self, Journal, Report};
+use crate::report::{self, Report};
+use crate::resume;
 use crate::search::{self, Next, Plan, Probe};
 use crate::stats::{Recorder, StepResult};
 use crate::target::{AnyTarget, Target};
 use crate::verdict;
 
-/// How a campaign ended; each maps to an exit code (architecture.md).
+/// How a campaign ended; each maps to an exit code (architecture.md). A campaign ended by a
+/// safety cap is not interrupted: it ends as `Recommended` or `NoPassingRate` by what its
+/// completed steps found, and its report is marked partial with the cap in `stop_reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// A recommendation was found: 0.
@@ -57,6 +61,8 @@ pub struct RunOptions {
     pub interrupt: CancellationToken,
     /// `--prices`: replaces the built-in price table of the campaign's region.
     pub prices: Option<PriceTable>,
+    /// Continue the campaign whose report folder this is (`run --resume DIR`).
+    pub resume: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -67,6 +73,7 @@ impl RunOptions {
             quiet,
             interrupt: CancellationToken::new(),
             prices: None,
+            resume: None,
         }
     }
 }
@@ -116,17 +123,28 @@ pub async fn run_with<T: Target>(
     payloads: Arc<Payloads>,
     opts: &RunOptions,
 ) -> Result<Finished> {
-    let started_at = report::now_rfc3339();
-    let dir = report::create_report_dir(
-        opts.out.as_deref(),
-        &opts.reports_root,
-        &c.name,
-        &report::now_stamp(),
-    )?;
-    let mut journal = Journal::create(&dir)?;
+    let session = match &opts.resume {
+        Some(dir) => resume::resume(dir, c, &payloads)?,
+        None => resume::start(c, &payloads, opts.out.as_deref(), &opts.reports_root)?,
+    };
+    let resume::Session {
+        dir,
+        mut journal,
+        mut steps,
+        started_at,
+    } = session;
+    if opts.resume.is_some() && !opts.quiet {
+        eprintln!(
+            "rightsize: resuming {} after {} completed step(s)",
+            dir.display(),
+            steps.len()
+        );
+    }
     let plan = plan_of(c);
-    let mut steps: Vec<StepResult> = Vec::new();
+    let caps = Caps::new(&c.load, tokio::time::Instant::now());
+    let mut sent_so_far: u64 = steps.iter().map(caps::requests_sent).sum();
     let mut interrupted = false;
+    let mut capped: Option<CapStop> = None;
     let stop = loop {
         let history: Vec<Probe> = steps
             .iter()
@@ -144,29 +162,58 @@ pub async fn run_with<T: Target>(
             break "interrupted".to_string();
         }
         let index = steps.len() + 1;
-        let spec = StepSpec::new(
+        let mut spec = StepSpec::new(
             rate,
             c.load.warmup_seconds,
             c.load.step_seconds,
             c.load.max_concurrency as usize,
             Duration::from_millis(c.target.timeout_ms),
         );
+        spec.abort = (c.load.abort_error_percent < 100.0)
+            .then(|| AbortRule::new(c.load.abort_error_percent, c.load.abort_after_seconds));
+        if let Some(cap) = caps.check_before(&spec, sent_so_far, tokio::time::Instant::now()) {
+            let reason = cap.reason.clone();
+            capped = Some(cap);
+            break reason;
+        }
         let handle = StepHandle {
             recorder: Arc::new(Recorder::new((c.load.max_concurrency as usize).min(16))),
             cancel: opts.interrupt.child_token(),
         };
+        let deadline = caps.cut_at_deadline(&handle.cancel);
         let progress = Progress::start(index, &spec, &handle, opts.quiet);
         let (measurement, end) =
             load::run_step(target.clone(), payloads.clone(), &spec, &handle).await;
+        drop(deadline);
         progress.finish().await;
         if end == StepEnd::Cancelled {
-            interrupted = true;
-            break format!("interrupted during step {index}; that step was discarded");
+            if opts.interrupt.is_cancelled() {
+                interrupted = true;
+                break format!("interrupted during step {index}; that step was discarded");
+            }
+            let cap = caps.cut_reason(index);
+            let reason = cap.reason.clone();
+            capped = Some(cap);
+            break reason;
         }
+        let abort = measurement.abort;
         let mut step = measurement.into_result();
-        let (pass, reasons) = verdict::judge(&step, &c.requirements);
-        step.pass = pass;
+        let (pass, mut reasons) = verdict::judge(&step, &c.requirements);
+        if let Some(a) = abort {
+            reasons.insert(
+                0,
+                format!(
+                    "aborted after {:.1} s: {:.1}% of requests failed over {:.1} s (abort_error_percent = {})",
+                    a.at_s,
+                    a.error_percent,
+                    a.over_s,
+                    verdict::fmt_num(c.load.abort_error_percent)
+                ),
+            );
+        }
+        step.pass = pass && abort.is_none();
         step.reasons = reasons;
+        sent_so_far += caps::requests_sent(&step);
         if !opts.quiet {
             eprintln!("{}", step_line(index, &step));
         }
@@ -190,7 +237,7 @@ pub async fn run_with<T: Target>(
         max_rps: recommend::max_rps_per_instance(&steps, c.target.instance_count),
         steps,
         recommendation,
-        partial: interrupted,
+        partial: interrupted || capped.is_some(),
         stop_reason: stop,
     };
     report::write_atomic(&dir.join(report::REPORT_FILE), report.to_json().as_bytes())?;

@@ -42,6 +42,16 @@ pub enum Command {
         /// for the campaign's region.
         #[arg(long, value_name = "FILE")]
         prices: Option<PathBuf>,
+        /// Continue an interrupted, killed or capped campaign from its report folder: the steps
+        /// in its journal.jsonl are kept and the final report is written into the same folder.
+        #[arg(long, value_name = "DIR", conflicts_with = "out")]
+        resume: Option<PathBuf>,
+    },
+    /// Check that saved reports load, as `report`, `recommend` and `compare` read them.
+    #[command(hide = true)]
+    CheckReport {
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
     },
     /// Run a short campaign against the built-in simulated endpoint (no AWS account needed).
     Demo {
@@ -300,6 +310,13 @@ pub fn main() -> i32 {
 
 /// Cancels the returned token on the first Ctrl-C or SIGTERM; exits at once on the second.
 pub fn interrupt_token() -> CancellationToken {
+    interrupt_token_with(
+        "interrupted: finishing up and writing a partial report (press Ctrl-C again to exit at once)",
+    )
+}
+
+/// Like [`interrupt_token`], saying `message` on the first signal.
+pub fn interrupt_token_with(message: &'static str) -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
@@ -308,9 +325,7 @@ pub fn interrupt_token() -> CancellationToken {
                 return;
             }
             if n == 0 {
-                eprintln!(
-                    "\ninterrupted: finishing up and writing a partial report (press Ctrl-C again to exit at once)"
-                );
+                eprintln!("\n{message}");
                 t.cancel();
             } else {
                 eprintln!("interrupted again: exiting now");
@@ -344,11 +359,13 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             out,
             quiet,
             prices,
+            resume,
         } => {
             let c = Campaign::load(&path)?;
             let mut opts = RunOptions::new(out, quiet);
             opts.prices = load_prices(prices.as_deref())?;
             opts.interrupt = interrupt_token();
+            opts.resume = resume;
             if !quiet {
                 eprintln!(
                     "rightsize: campaign {:?} against {}",
@@ -364,6 +381,13 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             );
             print_pages(&finished.dir);
             Ok(finished.outcome.exit_code())
+        }
+        Command::CheckReport { reports } => {
+            for path in reports {
+                let r = crate::report::Report::load(&path)?;
+                println!("{}: ok, {} step(s)", path.display(), r.steps.len());
+            }
+            Ok(0)
         }
         Command::Demo { out, quiet, prices } => {
             let prices = load_prices(prices.as_deref())?;
@@ -488,8 +512,11 @@ async fn dispatch(cmd: Command) -> Result<i32> {
                 cfg.service_ms,
                 cfg.capacity_rps()
             );
-            let stop = interrupt_token();
-            endpoint.wait(stop).await;
+            let stop = interrupt_token_with(
+                "stopping: finishing the requests in flight (press Ctrl-C again to exit at once)",
+            );
+            stop.cancelled().await;
+            endpoint.drain().await;
             Ok(0)
         }
         Command::Recommend {

@@ -155,6 +155,19 @@ pub struct LoadConfig {
     /// Requests in flight at most.
     #[serde(default = "default_max_concurrency")]
     pub max_concurrency: u32,
+    /// A step stops at once, failed, when more than this percent of its requests fail...
+    #[serde(default = "default_abort_error_percent")]
+    pub abort_error_percent: f64,
+    /// ...over this many seconds (100 percent disables the abort).
+    #[serde(default = "default_abort_after_seconds")]
+    pub abort_after_seconds: f64,
+    /// Safety cap: the campaign (one `rightsize run`) stops before a step would end past this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration_minutes: Option<f64>,
+    /// Safety cap: the campaign stops before a step could take the requests sent (warm-up
+    /// included, resumed steps included) past this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -203,6 +216,12 @@ fn default_growth_factor() -> f64 {
 fn default_max_concurrency() -> u32 {
     1024
 }
+fn default_abort_error_percent() -> f64 {
+    50.0
+}
+fn default_abort_after_seconds() -> f64 {
+    10.0
+}
 fn default_safety_factor() -> f64 {
     0.5
 }
@@ -219,6 +238,10 @@ impl Default for LoadConfig {
             resolution_percent: default_resolution_percent(),
             growth_factor: default_growth_factor(),
             max_concurrency: default_max_concurrency(),
+            abort_error_percent: default_abort_error_percent(),
+            abort_after_seconds: default_abort_after_seconds(),
+            max_duration_minutes: None,
+            max_requests: None,
         }
     }
 }
@@ -513,6 +536,36 @@ impl Campaign {
                 format!("= {} must be between 1 and 100000", l.max_concurrency),
             ));
         }
+        if !(0.0..=100.0).contains(&l.abort_error_percent) {
+            return Err(bad(
+                "load",
+                "abort_error_percent",
+                format!(
+                    "= {} must be between 0 and 100 (100 never aborts)",
+                    l.abort_error_percent
+                ),
+            ));
+        }
+        if !(l.abort_after_seconds.is_finite()
+            && l.abort_after_seconds >= 0.25
+            && l.abort_after_seconds <= 86_400.0)
+        {
+            return Err(bad(
+                "load",
+                "abort_after_seconds",
+                format!("= {} must be between 0.25 and 86400", l.abort_after_seconds),
+            ));
+        }
+        if let Some(m) = l.max_duration_minutes {
+            positive("load", "max_duration_minutes", m)?;
+        }
+        if l.max_requests == Some(0) {
+            return Err(bad(
+                "load",
+                "max_requests",
+                "= 0 must be at least 1 (leave it out for no cap)".into(),
+            ));
+        }
         match (l.search, &l.walk) {
             (SearchKind::Walk, None) => {
                 return Err(bad(
@@ -694,6 +747,10 @@ peak_tps = 50
         assert_eq!(c.load.step_seconds, 60.0);
         assert_eq!(c.load.warmup_seconds, 10.0);
         assert_eq!(c.load.max_concurrency, 1024);
+        assert_eq!(c.load.abort_error_percent, 50.0);
+        assert_eq!(c.load.abort_after_seconds, 10.0);
+        assert_eq!(c.load.max_duration_minutes, None);
+        assert_eq!(c.load.max_requests, None);
         assert_eq!(c.recommend.safety_factor, 0.5);
         assert_eq!(c.target.timeout_ms, 60_000);
         assert_eq!(c.target.instance_count, 1);

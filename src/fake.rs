@@ -220,6 +220,8 @@ fn signing_scope(auth: &str) -> Option<String> {
 }
 
 struct State {
+    /// Connections open now; a drain waits for them to finish their requests.
+    connections: AtomicUsize,
     cfg: FakeConfig,
     slots: Semaphore,
     waiting: AtomicUsize,
@@ -240,6 +242,7 @@ impl State {
             .filter_map(|v| hyper::header::HeaderValue::from_str(v).ok())
             .collect();
         State {
+            connections: AtomicUsize::new(0),
             slots: Semaphore::new(cfg.slots),
             cfg,
             waiting: AtomicUsize::new(0),
@@ -300,7 +303,10 @@ enum Path {
 /// A running simulated endpoint; dropping it (or calling [`FakeEndpoint::stop`]) stops it.
 pub struct FakeEndpoint {
     addr: SocketAddr,
+    /// Stops everything at once.
     cancel: CancellationToken,
+    /// Stops accepting and lets open connections finish their requests.
+    draining: CancellationToken,
     state: Arc<State>,
 }
 
@@ -316,10 +322,17 @@ impl FakeEndpoint {
             .map_err(|e| Error::Other(format!("cannot read the listening address: {e}")))?;
         let state = Arc::new(State::new(cfg));
         let cancel = CancellationToken::new();
-        tokio::spawn(accept_loop(listener, state.clone(), cancel.clone()));
+        let draining = CancellationToken::new();
+        tokio::spawn(accept_loop(
+            listener,
+            state.clone(),
+            cancel.clone(),
+            draining.clone(),
+        ));
         Ok(FakeEndpoint {
             addr,
             cancel,
+            draining,
             state,
         })
     }
@@ -362,6 +375,15 @@ impl FakeEndpoint {
         self.cancel.cancel();
     }
 
+    /// Stops accepting connections, lets every request in flight finish, then stops.
+    pub async fn drain(&self) {
+        self.draining.cancel();
+        while self.state.connections.load(Ordering::Acquire) > 0 && !self.cancel.is_cancelled() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.stop();
+    }
+
     /// Runs until the token is cancelled (for the `fake-endpoint` command).
     pub async fn wait(&self, until: CancellationToken) {
         until.cancelled().await;
@@ -375,7 +397,12 @@ impl Drop for FakeEndpoint {
     }
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<State>, cancel: CancellationToken) {
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<State>,
+    cancel: CancellationToken,
+    draining: CancellationToken,
+) {
     loop {
         let (stream, _) = tokio::select! {
             r = listener.accept() => match r {
@@ -387,19 +414,33 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, cancel: Cancellat
                 }
             },
             _ = cancel.cancelled() => return,
+            _ = draining.cancelled() => return,
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let cancel = cancel.clone();
+        let draining = draining.clone();
+        state.connections.fetch_add(1, Ordering::AcqRel);
         tokio::spawn(async move {
+            let counted = state.clone();
             let service = service_fn(move |req| handle(state.clone(), req));
             let conn = http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
             tokio::select! {
-                _ = conn => {}
+                _ = conn.as_mut() => {}
                 _ = cancel.cancelled() => {}
+                _ = draining.cancelled() => {
+                    // Finish the request in progress (if any), then close.
+                    conn.as_mut().graceful_shutdown();
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = cancel.cancelled() => {}
+                    }
+                }
             }
+            counted.connections.fetch_sub(1, Ordering::AcqRel);
         });
     }
 }

@@ -9,6 +9,8 @@ pub mod autoscale;
 pub mod aws;
 /// The campaign loop: search, step, judge, journal, recommend, report.
 pub mod campaign;
+/// Safety caps: max_duration_minutes and max_requests.
+pub mod caps;
 /// Command line: clap definitions and dispatch.
 pub mod cli;
 /// The campaign file: types, defaults, validation.
@@ -33,6 +35,8 @@ pub mod recommend;
 pub mod recompute;
 /// report.json, the journal, the text summary, and the pages rendered from it.
 pub mod report;
+/// The report folder across runs: campaign fingerprint, resume from the journal.
+pub mod resume;
 /// A small seeded PRNG.
 pub mod rng;
 /// Which rate to offer next.

@@ -158,6 +158,20 @@ impl Payloads {
         self.bodies.len()
     }
 
+    /// A stable digest of the bodies, their weights and the seed: two rotations with the same
+    /// digest send the same bytes in the same order (used to recognise a campaign on resume).
+    pub fn digest(&self) -> String {
+        let mut h = crate::rng::Fnv64::new();
+        h.write_u64(self.seed);
+        h.write_u64(self.bodies.len() as u64);
+        for (body, cum) in self.bodies.iter().zip(&self.cumulative) {
+            h.write_u64(*cum);
+            h.write_u64(body.len() as u64);
+            h.write(body);
+        }
+        h.hex()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.bodies.is_empty()
     }

@@ -231,6 +231,7 @@ mod tests {
             status_counts: Default::default(),
             original_status_counts: Default::default(),
             variants: Default::default(),
+            aborted: false,
         }
     }
 

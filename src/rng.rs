@@ -40,9 +40,54 @@ impl Rng {
     }
 }
 
+/// FNV-1a, 64 bits: a stable hash (unlike `std`'s, whose output may change between Rust
+/// releases) for fingerprints that are written to disk and compared later.
+#[derive(Debug, Clone)]
+pub struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Fnv64::new()
+    }
+}
+
+impl Fnv64 {
+    pub fn new() -> Fnv64 {
+        Fnv64(0xcbf2_9ce4_8422_2325)
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    pub fn write_u64(&mut self, v: u64) {
+        self.write(&v.to_le_bytes());
+    }
+
+    /// The hash as 16 hex digits.
+    pub fn hex(&self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fnv_matches_the_published_test_vectors() {
+        let h = |s: &str| {
+            let mut f = Fnv64::new();
+            f.write(s.as_bytes());
+            f.hex()
+        };
+        assert_eq!(h(""), "cbf29ce484222325");
+        assert_eq!(h("a"), "af63dc4c8601ec8c");
+        assert_eq!(h("foobar"), "85944171f73967e8");
+    }
 
     #[test]
     fn same_seed_gives_same_stream_and_different_seeds_differ() {

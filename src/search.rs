@@ -281,6 +281,43 @@ mod tests {
     }
 
     #[test]
+    fn no_rate_above_a_failed_or_aborted_step_is_ever_offered_again() {
+        // Any pattern of passes and failures (an aborted step is a failure): once a rate has
+        // failed, every later offer is lower, so a broken endpoint is never pushed harder.
+        let plans = [
+            adaptive(1.0, 5000.0, 2.0),
+            adaptive(7.0, 300.0, 0.5),
+            Plan::Walk {
+                rates: vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0],
+                max_rps: 100.0,
+            },
+        ];
+        let mut rng = crate::rng::Rng::new(42);
+        for plan in &plans {
+            for _ in 0..2000 {
+                let mut history: Vec<Probe> = Vec::new();
+                while let Next::Offer(r) = next(plan, &history) {
+                    if let Some(lowest_fail) = history
+                        .iter()
+                        .filter(|p| !p.pass)
+                        .map(|p| p.offered_rps)
+                        .reduce(f64::min)
+                    {
+                        assert!(
+                            r < lowest_fail,
+                            "{plan:?}: offered {r} after a failure at {lowest_fail}: {history:?}"
+                        );
+                    }
+                    history.push(Probe {
+                        offered_rps: r,
+                        pass: rng.next_f64() < 0.6,
+                    });
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_step_limit_stops_a_search_that_never_converges() {
         let plan = adaptive(1.0, 1e12, 1e-9);
         let (rates, stop) = drive(&plan, 1e11);

@@ -181,6 +181,10 @@ pub struct Recorder {
     /// Live counters for progress display (measured requests only).
     pub live_done: AtomicU64,
     pub live_errors: AtomicU64,
+    /// Warm-up requests answered (or failed), and of those the errors: with the live counters
+    /// they let the abort watcher see a broken endpoint from the step's first second.
+    pub warmup_done: AtomicU64,
+    pub warmup_errors: AtomicU64,
 }
 
 impl Recorder {
@@ -194,7 +198,25 @@ impl Recorder {
             sent: AtomicU64::new(0),
             live_done: AtomicU64::new(0),
             live_errors: AtomicU64::new(0),
+            warmup_done: AtomicU64::new(0),
+            warmup_errors: AtomicU64::new(0),
         }
+    }
+
+    /// Counts one warm-up request's outcome (warm-up requests are not measured).
+    pub fn note_warmup(&self, outcome: &Outcome) {
+        self.warmup_done.fetch_add(1, Ordering::Relaxed);
+        if outcome.class.is_some() {
+            self.warmup_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Requests finished so far in the step, warm-up included, and how many of them failed.
+    pub fn finished_and_failed(&self) -> (u64, u64) {
+        (
+            self.live_done.load(Ordering::Relaxed) + self.warmup_done.load(Ordering::Relaxed),
+            self.live_errors.load(Ordering::Relaxed) + self.warmup_errors.load(Ordering::Relaxed),
+        )
     }
 
     pub fn shard_count(&self) -> usize {
@@ -329,18 +351,35 @@ pub struct StepResult {
     /// Count per production variant that served the calls.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variants: BTreeMap<String, u64>,
+    /// The step was stopped early because too many requests failed (`[load]
+    /// abort_error_percent`); its reasons say when and why.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub aborted: bool,
 }
 
 /// What the step runner measured, before a verdict is attached.
 #[derive(Debug, Clone)]
 pub struct StepMeasurement {
     pub offered_rps: f64,
+    /// Set when the step was aborted for errors; `window_s` is then the part that ran.
+    pub abort: Option<Abort>,
     pub window_s: f64,
     pub warmup_s: f64,
     pub completed_in_window: u64,
     pub sent: u64,
     pub unsent: u64,
     pub shard: ShardSummary,
+}
+
+/// Why and when a step was aborted: the error percent over the trailing window that crossed
+/// the threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Abort {
+    pub error_percent: f64,
+    /// Length of the window it was measured over, seconds.
+    pub over_s: f64,
+    /// Seconds since the step started (warm-up included).
+    pub at_s: f64,
 }
 
 /// The plain-data content of a merged shard.
@@ -426,6 +465,7 @@ impl StepMeasurement {
             status_counts: s.status_counts,
             original_status_counts: s.original_status_counts,
             variants: s.variants,
+            aborted: self.abort.is_some(),
         }
     }
 }

@@ -54,6 +54,7 @@ fn step(rate: f64, pass: bool, reason: &str) -> StepResult {
         sent: (rate * 10.0) as u64,
         unsent: 0,
         warmup_s: 1.0,
+        aborted: false,
         status_counts: Default::default(),
         original_status_counts: Default::default(),
         variants: Default::default(),

@@ -7,6 +7,7 @@
 //! This module knows nothing about requirements: it only measures.
 
 pub mod schedule;
+mod watch;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +22,7 @@ use crate::stats::{ErrorClass, Outcome, Recorder, ShardSummary, StepMeasurement}
 use crate::target::Target;
 
 pub use schedule::Schedule;
+pub use watch::AbortRule;
 
 /// Everything one step needs to know.
 #[derive(Debug, Clone)]
@@ -32,6 +34,8 @@ pub struct StepSpec {
     /// After the window ends, measured requests still queued in the generator are sent for at
     /// most this long; the rest are counted as `unsent`.
     pub drain_grace: Duration,
+    /// Stop the step early, failed, when too many requests fail (none: never).
+    pub abort: Option<AbortRule>,
 }
 
 impl StepSpec {
@@ -51,7 +55,16 @@ impl StepSpec {
             max_concurrency: max_concurrency.max(1),
             timeout,
             drain_grace: Duration::from_secs_f64((1.0 + window_s * 0.1).min(10.0)),
+            abort: None,
         }
+    }
+
+    /// The longest a step can last: every request is sent by the end of the drain grace, and
+    /// the last one sent is abandoned after the timeout.
+    pub fn longest(&self) -> Duration {
+        Duration::from_secs_f64(self.schedule.warmup_s + self.schedule.window_s)
+            + self.drain_grace
+            + self.timeout
     }
 }
 
@@ -62,6 +75,9 @@ pub enum StepEnd {
     Completed,
     /// Stopped early through the cancellation token; in-flight requests were abandoned.
     Cancelled,
+    /// Stopped early because too many requests failed (the measurement's `abort` says when);
+    /// in-flight requests were abandoned.
+    Aborted,
 }
 
 /// A running step's shared state, readable while the step runs (for progress display).
@@ -73,6 +89,8 @@ pub struct StepHandle {
 /// Runs one step to its end and returns what was measured.
 ///
 /// `cancel` stops the step early: no new request is sent and requests in flight are abandoned.
+/// So does the abort rule, if the spec has one, watched by one task sampling the recorder's
+/// counters (nothing is added to the per-request path).
 pub async fn run_step<T: Target>(
     target: Arc<T>,
     payloads: Arc<Payloads>,
@@ -90,6 +108,18 @@ pub async fn run_step<T: Target>(
     let window_start = start + Duration::from_secs_f64(sched.warmup_s);
     let window_end = window_start + Duration::from_secs_f64(sched.window_s);
     let send_deadline = window_end + spec.drain_grace;
+    // Workers stop on an interrupt (the parent token) or an abort (this one only).
+    let stop = handle.cancel.child_token();
+    let watcher_done = CancellationToken::new();
+    let watcher = spec.abort.map(|rule| {
+        tokio::spawn(watch::watch_errors(
+            recorder.clone(),
+            rule,
+            start,
+            stop.clone(),
+            watcher_done.clone(),
+        ))
+    });
 
     let mut set = JoinSet::new();
     for w in 0..workers {
@@ -99,7 +129,7 @@ pub async fn run_step<T: Target>(
             payloads: payloads.clone(),
             recorder: recorder.clone(),
             next: next.clone(),
-            cancel: handle.cancel.clone(),
+            cancel: stop.clone(),
             sched,
             total,
             first_measured,
@@ -112,16 +142,29 @@ pub async fn run_step<T: Target>(
         set.spawn(ctx.run());
     }
     while set.join_next().await.is_some() {}
+    watcher_done.cancel();
+    let abort = match watcher {
+        Some(w) => w.await.ok().flatten(),
+        None => None,
+    };
 
     let end = if handle.cancel.is_cancelled() {
         StepEnd::Cancelled
+    } else if abort.is_some() {
+        StepEnd::Aborted
     } else {
         StepEnd::Completed
+    };
+    // An aborted step measured only the part of its window that ran.
+    let window_s = match abort {
+        Some(a) => (a.at_s - sched.warmup_s).clamp(0.0, sched.window_s),
+        None => sched.window_s,
     };
     let merged = recorder.merged();
     let measurement = StepMeasurement {
         offered_rps: sched.rate,
-        window_s: sched.window_s,
+        abort,
+        window_s,
         warmup_s: sched.warmup_s,
         completed_in_window: recorder.completed_in_window.load(Ordering::Relaxed),
         sent: recorder.sent.load(Ordering::Relaxed),
@@ -201,6 +244,8 @@ impl<T: Target> Worker<T> {
                 let latency = done.saturating_duration_since(intended).as_micros() as u64;
                 let service = done.saturating_duration_since(sent_at).as_micros() as u64;
                 self.recorder.record(self.id, latency, service, &outcome);
+            } else {
+                self.recorder.note_warmup(&outcome);
             }
         }
     }

@@ -61,17 +61,26 @@ impl Report {
     }
 
     pub fn from_slice(bytes: &[u8], path: &Path) -> Result<Report> {
-        #[derive(Deserialize)]
-        struct Version {
-            schema_version: Option<serde_json::Value>,
-        }
-        let v: Version = serde_json::from_slice(bytes).map_err(|e| {
+        let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
             Error::input(format!(
                 "{}: not a rightsize report (invalid JSON: {e})",
                 path.display()
             ))
         })?;
-        match v.schema_version {
+        let Some(fields) = v.as_object() else {
+            return Err(Error::input(format!(
+                "{}: not a rightsize report (a report is a JSON object, this is {})",
+                path.display(),
+                match v {
+                    serde_json::Value::Array(_) => "an array",
+                    serde_json::Value::String(_) => "a string",
+                    serde_json::Value::Number(_) => "a number",
+                    serde_json::Value::Bool(_) => "a boolean",
+                    _ => "null",
+                }
+            )));
+        };
+        match fields.get("schema_version") {
             Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(SCHEMA_VERSION)) => {
             }
             Some(other) => {
@@ -155,7 +164,7 @@ pub fn create_report_dir(
     if let Some(dir) = out {
         if dir.join(REPORT_FILE).exists() || dir.join(JOURNAL_FILE).exists() {
             return Err(Error::input(format!(
-                "{}: already holds a report; choose another --out folder (reports are never overwritten)",
+                "{}: already holds a report; choose another --out folder (reports are never overwritten), or continue an unfinished one with --resume",
                 dir.display()
             )));
         }
@@ -208,24 +217,77 @@ impl Journal {
             .map_err(|e| Error::io(&self.path, e))
     }
 
+    /// Opens the journal of a folder being resumed: returns the steps it holds, with a torn
+    /// last line (a crash mid-write) cut off so that new entries start on a line of their own.
+    /// A missing journal is an empty one.
+    pub fn reopen(dir: &Path) -> Result<(Journal, Vec<StepResult>)> {
+        let path = dir.join(JOURNAL_FILE);
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
+                Error::input(format!(
+                    "{}: not a journal (not UTF-8 text); this folder cannot be resumed",
+                    path.display()
+                ))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let steps = Journal::parse(&text, &path)?;
+        let mut journal = Journal::create(dir)?;
+        if !text.is_empty() && !text.ends_with('\n') {
+            let complete = text.rfind('\n').map_or(0, |i| i + 1);
+            let whole_lines = text[..complete]
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .count();
+            if steps.len() > whole_lines {
+                // The last entry is whole, only its newline is missing.
+                journal
+                    .file
+                    .write_all(b"\n")
+                    .map_err(|e| Error::io(&path, e))?;
+            } else {
+                journal
+                    .file
+                    .set_len(complete as u64)
+                    .map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        Ok((journal, steps))
+    }
+
     /// Reads the steps recorded in a journal. A torn last line (a crash mid-write) is ignored.
     pub fn read(path: &Path) -> Result<Vec<StepResult>> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::input(format!("{}: cannot read the journal: {e}", path.display()))
         })?;
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        Journal::parse(&text, path)
+    }
+
+    /// Parses journal text; `path` names it in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Vec<StepResult>> {
+        let lines: Vec<(usize, &str)> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .collect();
         let mut steps = Vec::with_capacity(lines.len());
-        for (i, line) in lines.iter().enumerate() {
+        let damaged = |n: usize, what: String| {
+            Error::input(format!(
+                "{} line {n}: not a journal entry: {what}; the journal is damaged, start a new run",
+                path.display()
+            ))
+        };
+        for (k, (n, line)) in lines.iter().enumerate() {
             match serde_json::from_str::<StepResult>(line) {
-                Ok(s) => steps.push(s),
-                Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => break,
-                Err(e) => {
-                    return Err(Error::input(format!(
-                        "{} line {}: not a journal entry: {e}",
-                        path.display(),
-                        i + 1
-                    )));
+                Ok(s) => {
+                    if !(s.offered_rps.is_finite() && s.offered_rps > 0.0) {
+                        return Err(damaged(n + 1, format!("offered_rps {}", s.offered_rps)));
+                    }
+                    steps.push(s)
                 }
+                Err(_) if k + 1 == lines.len() && !text.ends_with('\n') => break,
+                Err(e) => return Err(damaged(n + 1, e.to_string())),
             }
         }
         Ok(steps)
@@ -285,6 +347,76 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file_instead_of_writing_into_it() {
+        // A reader holding the old file (here: a hard link to it) keeps the old content whole:
+        // the new content went to a temporary file that was renamed over the name.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("report.json");
+        write_atomic(&p, b"old report").unwrap();
+        let reader = dir.path().join("reader.json");
+        std::fs::hard_link(&p, &reader).unwrap();
+        write_atomic(&p, b"new report, longer than the old one").unwrap();
+        assert_eq!(std::fs::read(&reader).unwrap(), b"old report");
+        assert_eq!(
+            std::fs::read(&p).unwrap(),
+            b"new report, longer than the old one"
+        );
+    }
+
+    fn journal_entry(rate: f64) -> String {
+        let s = crate::stats::StepMeasurement {
+            offered_rps: rate,
+            abort: None,
+            window_s: 1.0,
+            warmup_s: 0.0,
+            completed_in_window: 1,
+            sent: 1,
+            unsent: 0,
+            shard: Default::default(),
+        }
+        .into_result();
+        serde_json::to_string(&s).unwrap()
+    }
+
+    #[test]
+    fn a_torn_last_journal_line_is_ignored_but_a_damaged_middle_line_is_an_error() {
+        let p = Path::new("journal.jsonl");
+        let (a, b) = (journal_entry(10.0), journal_entry(20.0));
+        let torn = format!("{a}\n{b}\n{}", &b[..b.len() / 2]);
+        let steps = Journal::parse(&torn, p).unwrap();
+        assert_eq!(steps.len(), 2);
+        let damaged = format!("{a}\n\n{{oops\n{b}\n");
+        let e = Journal::parse(&damaged, p).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("journal.jsonl line 3"), "{e}");
+    }
+
+    #[test]
+    fn reopening_a_journal_cuts_a_torn_line_so_new_entries_stay_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            journal_entry(10.0),
+            journal_entry(20.0),
+            journal_entry(40.0),
+        );
+        let path = dir.path().join(JOURNAL_FILE);
+        std::fs::write(&path, format!("{a}\n{b}\n{}", &c[..7])).unwrap();
+        let (mut j, steps) = Journal::reopen(dir.path()).unwrap();
+        assert_eq!(steps.len(), 2);
+        j.append(&steps[0]).unwrap();
+        assert_eq!(Journal::read(&path).unwrap().len(), 3);
+        // A whole last entry missing only its newline is kept.
+        std::fs::write(&path, format!("{a}\n{b}")).unwrap();
+        let (mut j, steps) = Journal::reopen(dir.path()).unwrap();
+        assert_eq!(steps.len(), 2);
+        j.append(&steps[0]).unwrap();
+        assert_eq!(Journal::read(&path).unwrap().len(), 3);
+        // No journal at all is an empty one.
+        let empty = tempfile::tempdir().unwrap();
+        assert!(Journal::reopen(empty.path()).unwrap().1.is_empty());
     }
 
     #[test]

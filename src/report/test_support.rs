@@ -35,6 +35,7 @@ pub fn step(achieved: f64, pass: bool) -> StepResult {
         sent: (achieved * 10.0) as u64,
         unsent: 0,
         warmup_s: 1.0,
+        aborted: false,
         status_counts: Default::default(),
         original_status_counts: Default::default(),
         variants: Default::default(),

@@ -58,6 +58,9 @@ pub fn summary(report: &Report) -> String {
                 let _ = writeln!(out, "  · {e}");
             }
         }
+        None if report.steps.is_empty() => {
+            let _ = writeln!(out, "No recommendation: no step was completed.");
+        }
         None => {
             let _ = writeln!(
                 out,

@@ -13,6 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use super::resolve::{LocalFirstResolver, TlsResolver};
 use crate::config::Campaign;
 use crate::error::{Error, Result};
 use crate::stats::{ErrorClass, Outcome};
@@ -66,8 +67,10 @@ impl HttpTargetConfig {
     }
 }
 
+type PlainClient = Client<HttpConnector<LocalFirstResolver>, Full<Bytes>>;
+
 enum Transport {
-    Plain(Box<Client<HttpConnector, Full<Bytes>>>),
+    Plain(Box<PlainClient>),
     Tls(reqwest::Client),
 }
 
@@ -104,7 +107,7 @@ impl HttpTarget {
         }
         let transport = match uri.scheme_str() {
             Some("http") => {
-                let mut connector = HttpConnector::new();
+                let mut connector = HttpConnector::new_with_resolver(LocalFirstResolver::new());
                 connector.set_nodelay(true);
                 connector.set_connect_timeout(Some(cfg.connect_timeout));
                 Transport::Plain(Box::new(
@@ -119,6 +122,7 @@ impl HttpTarget {
                     .pool_max_idle_per_host(cfg.pool.max(1))
                     .connect_timeout(cfg.connect_timeout)
                     .tcp_nodelay(true)
+                    .dns_resolver(std::sync::Arc::new(TlsResolver))
                     .build()
                     .map_err(|e| Error::Other(format!("cannot build the HTTPS client: {e}")))?,
             ),
@@ -137,11 +141,7 @@ impl HttpTarget {
         })
     }
 
-    async fn invoke_plain(
-        &self,
-        client: &Client<HttpConnector, Full<Bytes>>,
-        body: Bytes,
-    ) -> Outcome {
+    async fn invoke_plain(&self, client: &PlainClient, body: Bytes) -> Outcome {
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = Method::POST;
         *req.uri_mut() = self.uri.clone();

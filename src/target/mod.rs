@@ -5,6 +5,7 @@
 //! implementation a campaign names.
 
 pub mod http;
+pub mod resolve;
 pub mod sagemaker;
 
 use std::future::Future;

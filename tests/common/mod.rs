@@ -95,4 +95,5 @@ pub fn read_json(path: &Path) -> serde_json::Value {
 }
 pub mod aws;
 pub mod browser;
+pub mod faults;
 pub mod moto;

@@ -1,0 +1,130 @@
+//! Abort on a broken endpoint: when more than `abort_error_percent` of requests fail over
+//! `abort_after_seconds`, the step stops at once, counts as failed with a reason, and the
+//! search never offers a higher rate after it.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use rightsize::campaign::{self, Outcome, RunOptions};
+use rightsize::config::Campaign;
+use rightsize::fake::{FakeConfig, FakeEndpoint};
+use rightsize::load::{self, AbortRule, StepEnd, StepHandle, StepSpec};
+use rightsize::payload::Payloads;
+use rightsize::stats::Recorder;
+use rightsize::target::http::{HttpTarget, HttpTargetConfig};
+
+fn always_failing() -> FakeConfig {
+    FakeConfig {
+        error_rate: 1.0,
+        service_ms: 1.0,
+        ..FakeConfig::default()
+    }
+}
+
+async fn step_against(
+    endpoint: &FakeEndpoint,
+    abort: Option<AbortRule>,
+    window_s: f64,
+) -> (rightsize::stats::StepResult, StepEnd) {
+    let target =
+        Arc::new(HttpTarget::new(&HttpTargetConfig::for_url(&endpoint.invocations_url())).unwrap());
+    let mut spec = StepSpec::new(50.0, 0.5, window_s, 64, Duration::from_secs(2));
+    spec.abort = abort;
+    let handle = StepHandle {
+        recorder: Arc::new(Recorder::new(4)),
+        cancel: Default::default(),
+    };
+    let (m, end) = load::run_step(target, Arc::new(Payloads::single("{}")), &spec, &handle).await;
+    (m.into_result(), end)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_against_a_broken_endpoint_stops_early_instead_of_running_its_window() {
+    let endpoint = FakeEndpoint::start_local(always_failing()).await.unwrap();
+    // A 30 s window at 50 rps would send 1525 requests; the abort after 1 s of failures
+    // must stop it long before.
+    let (s, end) = step_against(&endpoint, Some(AbortRule::new(50.0, 1.0)), 30.0).await;
+    assert_eq!(end, StepEnd::Aborted);
+    assert!(s.aborted, "{s:?}");
+    assert!(s.duration_s < 30.0, "the window was cut: {s:?}");
+    assert!(s.sent < 1500, "{s:?}");
+    assert_eq!(s.errors, s.requests, "{s:?}");
+    assert!(
+        s.achieved_rps <= 50.0 * 1.2,
+        "achieved is over the part that ran: {s:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_abort_rule_or_below_the_threshold_the_step_runs_its_window() {
+    let endpoint = FakeEndpoint::start_local(always_failing()).await.unwrap();
+    let (s, end) = step_against(&endpoint, None, 1.5).await;
+    assert_eq!(end, StepEnd::Completed);
+    assert!(!s.aborted);
+    assert_eq!(s.duration_s, 1.5);
+    // 20 % errors stay below a 50 % threshold
+    let flaky = FakeEndpoint::start_local(FakeConfig {
+        error_rate: 0.2,
+        service_ms: 1.0,
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let (s, end) = step_against(&flaky, Some(AbortRule::new(50.0, 0.5)), 2.0).await;
+    assert_eq!(end, StepEnd::Completed, "{s:?}");
+    assert!(s.errors > 0 && !s.aborted, "{s:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_step_fails_with_a_reason_and_no_higher_rate_is_tried() {
+    // One slot of 20 ms and no queue: 50 rps at most. 10 rps passes; at 200 rps three requests
+    // in four are refused with 503, so the step aborts; the walk must not go on to 400.
+    let endpoint = FakeEndpoint::start_local(FakeConfig {
+        slots: 1,
+        service_ms: 20.0,
+        queue_max: 0,
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        campaign(
+            "abort",
+            &endpoint.invocations_url(),
+            500.0,
+            "search = \"walk\"\nwalk = [10, 200, 400]\nabort_after_seconds = 1",
+        )
+        .replace("step_seconds = 2\n", "step_seconds = 6\n"),
+    )
+    .unwrap();
+    let c = Campaign::load(&file).unwrap();
+    assert_eq!(c.load.abort_error_percent, 50.0, "the documented default");
+    let opts = RunOptions::new(Some(dir.path().join("out")), true);
+    let finished = campaign::run(&c, &file, &opts).await.unwrap();
+    let steps = &finished.report.steps;
+    assert_eq!(steps.len(), 2, "{steps:#?}");
+    assert!(steps[0].pass && !steps[0].aborted, "{:?}", steps[0]);
+    let aborted = &steps[1];
+    assert!(aborted.aborted && !aborted.pass, "{aborted:?}");
+    assert!(
+        aborted.reasons[0].starts_with("aborted after")
+            && aborted.reasons[0].contains("abort_error_percent = 50"),
+        "{:?}",
+        aborted.reasons
+    );
+    assert!(aborted.duration_s < 6.0, "{aborted:?}");
+    assert!(aborted.errors_by_class["service_unavailable"] > 0);
+    assert_eq!(finished.outcome, Outcome::Recommended);
+    // The journal and the report agree, and the report still validates.
+    let json = read_json(&finished.dir.join("report.json"));
+    assert_matches_schema(&json, "report.schema.json");
+    assert_eq!(json["steps"][1]["aborted"], serde_json::json!(true));
+    let journal = std::fs::read_to_string(finished.dir.join("journal.jsonl")).unwrap();
+    assert_eq!(journal.lines().count(), 2);
+}
