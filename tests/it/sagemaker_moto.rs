@@ -2,11 +2,9 @@
 //! created through moto's control plane, then a campaign and a probe to its InvokeEndpoint.
 //! Under CI=true a missing moto is a failure; elsewhere the test says loudly that it skipped.
 
-mod common;
-
-use common::aws::*;
-use common::moto::Moto;
-use common::*;
+use crate::common::aws::*;
+use crate::common::moto::Moto;
+use crate::common::*;
 
 /// Creates a model, an endpoint configuration and an endpoint in moto through its control plane.
 async fn create_moto_endpoint(moto: &Moto, name: &str) {

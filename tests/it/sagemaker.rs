@@ -4,13 +4,11 @@
 //! The SDK gets explicit dummy credentials, region and endpoint URL: nothing reaches AWS and no
 //! test changes its process environment.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::aws::*;
-use common::*;
+use crate::common::aws::*;
+use crate::common::*;
 use rightsize::campaign::{self, Outcome, RunOptions};
 use rightsize::config::Campaign;
 use rightsize::fake::{FakeConfig, FakeEndpoint};

@@ -2,12 +2,10 @@
 //! `abort_after_seconds`, the step stops at once, counts as failed with a reason, and the
 //! search never offers a higher rate after it.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rightsize::campaign::{self, Outcome, RunOptions};
 use rightsize::config::Campaign;
 use rightsize::fake::{FakeConfig, FakeEndpoint};

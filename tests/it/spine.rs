@@ -1,13 +1,11 @@
 //! The sizing spine end to end: campaigns against the built-in simulated endpoint, whose
 //! capacity is known, over real HTTP on loopback.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rightsize::campaign::{self, Outcome, RunOptions};
 use rightsize::config::Campaign;
 use rightsize::fake::{FakeConfig, FakeEndpoint};

@@ -2,12 +2,10 @@
 //! credential errors. Each run gets an explicit environment (dummy credentials, endpoint URLs
 //! pointing at a local server), so nothing reaches AWS.
 
-mod common;
-
 use std::path::Path;
 
-use common::aws::*;
-use common::*;
+use crate::common::aws::*;
+use crate::common::*;
 use rightsize::fake::{FakeConfig, FakeEndpoint};
 
 /// Every file under `dir`, recursively, as text.

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::autoscaling::fixture::fixture;
 use crate::common::*;
-use crate::fixture::fixture;
 use aws_sdk_applicationautoscaling::Client;
 use aws_sdk_applicationautoscaling::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_applicationautoscaling::types::ServiceNamespace;

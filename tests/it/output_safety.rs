@@ -1,9 +1,7 @@
 //! Output safety through the binary: a hostile campaign name cannot place the report outside
 //! the reports folder, and an existing report folder is never written into.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use rightsize::fake::{FakeConfig, FakeEndpoint};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

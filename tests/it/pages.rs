@@ -1,12 +1,10 @@
 //! The pages people read: report.html, summary.md and steps.csv beside every report, the
 //! comparison across instance types with cost, and both opened in a real headless Chromium.
 
-mod common;
-
 use std::path::Path;
 
-use common::browser::{Browser, assert_self_contained_with_charts, problems};
-use common::*;
+use crate::common::browser::{Browser, assert_self_contained_with_charts, problems};
+use crate::common::*;
 use rightsize::config::Campaign;
 use rightsize::fake::{FakeConfig, FakeEndpoint};
 use rightsize::report::{Report, SCHEMA_VERSION};

@@ -3,13 +3,11 @@
 //! step must end on time (its length + drain grace + the request timeout, never a hang), the
 //! campaign must go on to its end, and the report must be written.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::faults::{Fault, FaultServer, refused_port};
-use common::*;
+use crate::common::faults::{Fault, FaultServer, refused_port};
+use crate::common::*;
 use rightsize::campaign::{self, Outcome, RunOptions};
 use rightsize::config::Campaign;
 use rightsize::fake::{FakeConfig, FakeEndpoint};

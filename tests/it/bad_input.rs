@@ -2,11 +2,9 @@
 //! arguments, resume folders and report files. Each must exit 2 with a message naming the
 //! problem, never panic, and never leave a report folder behind.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde::Deserialize;
 
 /// Every command that reads a saved report; each [[report]] case runs against all of them.

@@ -2,13 +2,11 @@
 //! its journal, refuses a folder of another campaign, and — the search being a pure function of
 //! the steps so far — reaches the same rates and recommendation as an uninterrupted run.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use rightsize::fake::{FakeConfig, FakeEndpoint};
 use rightsize::report::Journal;
 

@@ -2,15 +2,13 @@
 //! current step (discarded), writes the report of the completed steps marked partial and exits
 //! 130; a second signal exits at once, whatever the first one is still finishing.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use rightsize::fake::{FakeConfig, FakeEndpoint};
 
 fn signal(child: &Child, sig: &str) {

@@ -3,12 +3,10 @@
 //! keeps every step measured. The exit code follows what was found: 0 with a recommendation,
 //! 3 without (a cap is a limit the user set, not an interruption).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::faults::{Fault, FaultServer};
-use common::*;
+use crate::common::faults::{Fault, FaultServer};
+use crate::common::*;
 use rightsize::fake::{FakeConfig, FakeEndpoint};
 
 fn fast_endpoint() -> FakeConfig {

@@ -2,14 +2,12 @@
 //! known), the policy files it writes, `rightsize apply`, a campaign run that writes them, and
 //! (in `moto`) the files and `apply --yes` against moto's Application Auto Scaling.
 
-#[path = "../common/mod.rs"]
-mod common;
 mod fixture;
 mod moto;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use fixture::*;
 use serde_json::{Value, json};
 

@@ -1,0 +1,19 @@
+//! The integration tests, in one binary: one link of the AWS SDK instead of one per file.
+//! Each module is one capability, tested through the real binary, real HTTP on loopback, moto
+//! and Chromium; `common` holds the shared helpers.
+
+mod common;
+
+mod abort;
+mod autoscaling;
+mod bad_input;
+mod caps;
+mod faults;
+mod interrupts;
+mod output_safety;
+mod pages;
+mod resume;
+mod sagemaker;
+mod sagemaker_cli;
+mod sagemaker_moto;
+mod spine;
