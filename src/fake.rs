@@ -537,7 +537,7 @@ async fn handle(
             }
         }
     };
-    tokio::time::sleep(state.service_time()).await;
+    crate::timer::sleep(state.service_time()).await;
     drop(permit);
     if state.cfg.slow_rate > 0.0 && state.draw() < state.cfg.slow_rate {
         tokio::time::sleep(state.cfg.slow_for).await;
