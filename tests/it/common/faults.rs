@@ -27,12 +27,16 @@ pub enum Fault {
     InvalidHttp,
     /// Answers this status on every request.
     Status(u16),
+    /// Answers 200 with `connection: close`, then closes the connection (FIN).
+    CloseAfterAnswer,
 }
 
 pub struct FaultServer {
     pub addr: SocketAddr,
     /// Requests read so far (good and faulted).
     pub requests: Arc<AtomicUsize>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
     stop: CancellationToken,
 }
 
@@ -42,13 +46,15 @@ impl FaultServer {
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
         let requests = Arc::new(AtomicUsize::new(0));
-        let (s, r) = (stop.clone(), requests.clone());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (s, r, c) = (stop.clone(), requests.clone(), connections.clone());
         tokio::spawn(async move {
             loop {
                 let (stream, _) = tokio::select! {
                     a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
                     _ = s.cancelled() => return,
                 };
+                c.fetch_add(1, Ordering::SeqCst);
                 let (s, r) = (s.clone(), r.clone());
                 tokio::spawn(async move {
                     tokio::select! {
@@ -61,6 +67,7 @@ impl FaultServer {
         FaultServer {
             addr,
             requests,
+            connections,
             stop,
         }
     }
@@ -136,6 +143,15 @@ async fn serve(mut stream: TcpStream, fault: Fault, good_first: usize, count: Ar
                 return; // dropped with SO_LINGER 0: the kernel sends RST
             }
             Fault::CloseWithoutAnswer => return,
+            Fault::CloseAfterAnswer => {
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}",
+                    )
+                    .await;
+                let _ = stream.shutdown().await;
+                return;
+            }
             Fault::NeverAnswer => {
                 hold_forever().await;
                 return;

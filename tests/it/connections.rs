@@ -1,0 +1,61 @@
+//! The plain-HTTP target's connections: each load-generator worker keeps one connection for
+//! its requests and gives it back for the next step, and a server that closes connections
+//! costs reconnects, never errors.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::common::faults::{Fault, FaultServer};
+use rightsize::load::{self, StepHandle, StepSpec};
+use rightsize::payload::Payloads;
+use rightsize::stats::{Recorder, StepResult};
+use rightsize::target::http::{HttpTarget, HttpTargetConfig};
+
+async fn step(target: &Arc<HttpTarget>, rate: f64, workers: usize) -> StepResult {
+    let spec = StepSpec::new(rate, 0.0, 1.0, workers, Duration::from_secs(2));
+    let handle = StepHandle {
+        recorder: Arc::new(Recorder::new(workers)),
+        cancel: Default::default(),
+    };
+    let (m, _) = load::run_step(
+        target.clone(),
+        Arc::new(Payloads::single("{}")),
+        &spec,
+        &handle,
+    )
+    .await;
+    m.into_result()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_keep_their_connections_across_requests_and_steps() {
+    // A well-behaved keep-alive server: its fault never comes.
+    let server = FaultServer::start(Fault::Status(500), usize::MAX).await;
+    let target = Arc::new(HttpTarget::new(&HttpTargetConfig::for_url(&server.url())).unwrap());
+    let first = step(&target, 100.0, 4).await;
+    let second = step(&target, 100.0, 4).await;
+    for s in [&first, &second] {
+        assert_eq!(s.requests, 100, "{s:?}");
+        assert_eq!(s.errors, 0, "{s:?}");
+    }
+    // 200 requests from 4 workers: one connection per worker, kept for the second step.
+    let conns = server.connections.load(Ordering::SeqCst);
+    assert!(
+        (1..=4).contains(&conns),
+        "{conns} connections for 200 requests from 4 workers"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_closing_after_each_answer_costs_reconnects_not_errors() {
+    let server = FaultServer::start(Fault::CloseAfterAnswer, 0).await;
+    let target = Arc::new(HttpTarget::new(&HttpTargetConfig::for_url(&server.url())).unwrap());
+    let s = step(&target, 50.0, 4).await;
+    assert_eq!(s.requests, 50, "{s:?}");
+    assert_eq!(s.errors, 0, "every answer was a 200: {s:?}");
+    assert!(
+        server.connections.load(Ordering::SeqCst) >= 50,
+        "each answer closed its connection, so each request needed a new one"
+    );
+}
