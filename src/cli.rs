@@ -209,7 +209,11 @@ pub enum Command {
     /// every rightsize campaign and deletes them only with --yes.
     Cleanup {
         /// The campaign id `rightsize run` printed (also in the campaign folder's managed.json).
-        #[arg(long, required_unless_present = "all_mine", conflicts_with = "all_mine")]
+        #[arg(
+            long,
+            required_unless_present = "all_mine",
+            conflicts_with = "all_mine"
+        )]
         campaign: Option<String>,
         /// Every endpoint and endpoint configuration carrying a rightsize:campaign tag.
         #[arg(long)]

@@ -100,7 +100,10 @@ impl EndpointProfile {
             slots: slots.trim().parse().map_err(|_| bad())?,
             service_ms: ms.trim().parse().map_err(|_| bad())?,
         };
-        if p.name_contains.is_empty() || p.slots == 0 || !(p.service_ms.is_finite() && p.service_ms >= 0.0) {
+        if p.name_contains.is_empty()
+            || p.slots == 0
+            || !(p.service_ms.is_finite() && p.service_ms >= 0.0)
+        {
             return Err(bad());
         }
         Ok(p)
@@ -790,7 +793,11 @@ mod tests {
             Some("rs-c5-large-abc")
         );
         for bad in ["c5", "=2x10", "a=0x10", "a=2x-1", "a=2", "a=twox10"] {
-            assert_eq!(EndpointProfile::parse(bad).unwrap_err().exit_code(), 2, "{bad}");
+            assert_eq!(
+                EndpointProfile::parse(bad).unwrap_err().exit_code(),
+                2,
+                "{bad}"
+            );
         }
     }
 

@@ -16,8 +16,7 @@ use aws_sdk_sagemaker::Client;
 use aws_sdk_sagemaker::config::{Credentials, ProvideCredentials, Region};
 use aws_sdk_sagemaker::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sagemaker::types::{
-    DesiredWeightAndCapacity, EndpointStatus, ProductionVariant, ProductionVariantInstanceType,
-    Tag,
+    DesiredWeightAndCapacity, EndpointStatus, ProductionVariant, ProductionVariantInstanceType, Tag,
 };
 
 use crate::error::{Error, Result};
@@ -209,20 +208,13 @@ impl ControlPlane {
             Ok(_) => Ok(true),
             Err(e) => {
                 let e = CallError::of("DescribeModel", e);
-                if e.is_not_found() {
-                    Ok(false)
-                } else {
-                    Err(e)
-                }
+                if e.is_not_found() { Ok(false) } else { Err(e) }
             }
         }
     }
 
     fn tag(campaign_id: &str) -> Tag {
-        Tag::builder()
-            .key(CAMPAIGN_TAG)
-            .value(campaign_id)
-            .build()
+        Tag::builder().key(CAMPAIGN_TAG).value(campaign_id).build()
     }
 
     /// CreateEndpointConfig: one variant of the model on `instance_count` × `instance_type`.
@@ -230,7 +222,9 @@ impl ControlPlane {
         let variant = ProductionVariant::builder()
             .variant_name(&s.variant_name)
             .model_name(&s.model_name)
-            .instance_type(ProductionVariantInstanceType::from(s.instance_type.as_str()))
+            .instance_type(ProductionVariantInstanceType::from(
+                s.instance_type.as_str(),
+            ))
             .initial_instance_count(s.instance_count as i32)
             .build();
         self.client
@@ -259,7 +253,13 @@ impl ControlPlane {
 
     /// DescribeEndpoint; `None` when the endpoint does not exist.
     pub async fn endpoint_state(&self, name: &str) -> Result<Option<EndpointState>, CallError> {
-        match self.client.describe_endpoint().endpoint_name(name).send().await {
+        match self
+            .client
+            .describe_endpoint()
+            .endpoint_name(name)
+            .send()
+            .await
+        {
             Ok(d) => Ok(Some(EndpointState {
                 status: d
                     .endpoint_status()
@@ -275,7 +275,12 @@ impl ControlPlane {
     }
 
     /// UpdateEndpointWeightsAndCapacities: `instances` for the variant.
-    pub async fn scale(&self, endpoint: &str, variant: &str, instances: u32) -> Result<(), CallError> {
+    pub async fn scale(
+        &self,
+        endpoint: &str,
+        variant: &str,
+        instances: u32,
+    ) -> Result<(), CallError> {
         let desired = DesiredWeightAndCapacity::builder()
             .variant_name(variant)
             .desired_instance_count(i32::try_from(instances).unwrap_or(i32::MAX))
@@ -292,7 +297,13 @@ impl ControlPlane {
 
     /// DeleteEndpoint; `Ok(false)` when it did not exist.
     pub async fn delete_endpoint(&self, name: &str) -> Result<bool, CallError> {
-        match self.client.delete_endpoint().endpoint_name(name).send().await {
+        match self
+            .client
+            .delete_endpoint()
+            .endpoint_name(name)
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) => {
                 let e = CallError::of("DeleteEndpoint", e);
@@ -320,7 +331,12 @@ impl ControlPlane {
 
     /// The campaign id in a resource's tags, if it carries the campaign tag.
     async fn campaign_of(&self, arn: &str) -> Result<Option<String>, CallError> {
-        let mut pages = self.client.list_tags().resource_arn(arn).into_paginator().send();
+        let mut pages = self
+            .client
+            .list_tags()
+            .resource_arn(arn)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
             match page {
                 Ok(p) => {
@@ -358,7 +374,9 @@ impl ControlPlane {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| CallError::of("ListEndpoints", e))?;
             for e in page.endpoints() {
-                endpoints.push((e.endpoint_name().to_string(), e.endpoint_arn().to_string()));
+                if let (Some(name), Some(arn)) = (e.endpoint_name(), e.endpoint_arn()) {
+                    endpoints.push((name.to_string(), arn.to_string()));
+                }
             }
         }
         for (name, arn) in endpoints {
@@ -378,10 +396,10 @@ impl ControlPlane {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| CallError::of("ListEndpointConfigs", e))?;
             for c in page.endpoint_configs() {
-                configs.push((
-                    c.endpoint_config_name().to_string(),
-                    c.endpoint_config_arn().to_string(),
-                ));
+                if let (Some(name), Some(arn)) = (c.endpoint_config_name(), c.endpoint_config_arn())
+                {
+                    configs.push((name.to_string(), arn.to_string()));
+                }
             }
         }
         for (name, arn) in configs {

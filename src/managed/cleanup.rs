@@ -84,7 +84,10 @@ pub async fn cleanup(args: &CleanupArgs) -> Result<String> {
         cp.region()
     );
     if found.endpoints.is_empty() && found.endpoint_configs.is_empty() {
-        return Ok(format!("Nothing to delete: no endpoint or endpoint configuration in {} carries the tag of {what}.\n", cp.region()));
+        return Ok(format!(
+            "Nothing to delete: no endpoint or endpoint configuration in {} carries the tag of {what}.\n",
+            cp.region()
+        ));
     }
     let dry = args.dry_run || (args.all_mine && !args.yes);
     if dry {

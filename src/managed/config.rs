@@ -144,14 +144,17 @@ pub fn validate(d: &DeployConfig, t: &TargetConfig) -> Result<(), Issue> {
     if d.instance_types.is_empty() {
         return Err(issue(
             "instance_types",
-            "must list at least one instance type, e.g. [\"ml.c5.xlarge\", \"ml.m5.xlarge\"]".into(),
+            "must list at least one instance type, e.g. [\"ml.c5.xlarge\", \"ml.m5.xlarge\"]"
+                .into(),
         ));
     }
     for (i, ty) in d.instance_types.iter().enumerate() {
         if !ty.starts_with("ml.") {
             return Err(issue(
                 "instance_types",
-                format!("has {ty:?}, which is not a SageMaker instance type (they start with \"ml.\", e.g. \"ml.c5.xlarge\")"),
+                format!(
+                    "has {ty:?}, which is not a SageMaker instance type (they start with \"ml.\", e.g. \"ml.c5.xlarge\")"
+                ),
             ));
         }
         if !is_known_instance_type(ty) {
@@ -220,7 +223,9 @@ pub fn validate(d: &DeployConfig, t: &TargetConfig) -> Result<(), Issue> {
     {
         return Err(issue(
             "endurance_minutes",
-            format!("= {m} must be above 0 and at most {MAX_ENDURANCE_MINUTES} (leave it out for no endurance check)"),
+            format!(
+                "= {m} must be above 0 and at most {MAX_ENDURANCE_MINUTES} (leave it out for no endurance check)"
+            ),
         ));
     }
     if let Some(u) = &d.endpoint_url
@@ -249,10 +254,7 @@ pub fn check_target_keys(text: &str) -> Result<(), Issue> {
             "instance_type",
             "the types come from [deploy] instance_types",
         ),
-        (
-            "instance_count",
-            "set [deploy] instance_count instead",
-        ),
+        ("instance_count", "set [deploy] instance_count instead"),
     ] {
         if target.contains_key(key) {
             return Err(Issue {

@@ -60,7 +60,8 @@ pub async fn check(run: &Run, shared: &Shared, i: usize, minutes: f64) -> Result
             if err.is_account_wide() {
                 return Err(Error::Other(err.to_string()));
             }
-            e.reasons.push(format!("could not scale to {instances} instances: {err}"));
+            e.reasons
+                .push(format!("could not scale to {instances} instances: {err}"));
             return record(shared, &m, e);
         }
         let limit = Duration::from_secs_f64(run.d.in_service_timeout_minutes * 60.0);

@@ -53,7 +53,11 @@ impl Live {
     }
 
     pub fn keep(&self, name: &str) {
-        self.with(|v| v.iter_mut().filter(|e| e.name == name).for_each(|e| e.kept = true));
+        self.with(|v| {
+            v.iter_mut()
+                .filter(|e| e.name == name)
+                .for_each(|e| e.kept = true)
+        });
     }
 
     pub fn remove(&self, name: &str) {
@@ -62,7 +66,12 @@ impl Live {
 
     /// Names still to delete (kept ones excluded).
     pub fn to_delete(&self) -> Vec<String> {
-        self.with(|v| v.iter().filter(|e| !e.kept).map(|e| e.name.clone()).collect())
+        self.with(|v| {
+            v.iter()
+                .filter(|e| !e.kept)
+                .map(|e| e.name.clone())
+                .collect()
+        })
     }
 }
 
@@ -351,8 +360,17 @@ mod tests {
 
     #[test]
     fn polling_follows_the_limit_within_bounds() {
-        assert_eq!(poll_interval(Duration::from_secs(1800)), Duration::from_secs(15));
-        assert_eq!(poll_interval(Duration::from_secs(4)), Duration::from_millis(200));
-        assert_eq!(poll_interval(Duration::from_secs(60)), Duration::from_secs(3));
+        assert_eq!(
+            poll_interval(Duration::from_secs(1800)),
+            Duration::from_secs(15)
+        );
+        assert_eq!(
+            poll_interval(Duration::from_secs(4)),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            poll_interval(Duration::from_secs(60)),
+            Duration::from_secs(3)
+        );
     }
 }

@@ -211,10 +211,7 @@ pub async fn run(c: &Campaign, campaign_file: &Path, opts: &RunOptions) -> Resul
         )));
     }
     result?;
-    let measured_any = manifest
-        .types
-        .iter()
-        .any(|t| t.report.is_some());
+    let measured_any = manifest.types.iter().any(|t| t.report.is_some());
     if !measured_any && !interrupted {
         let why: Vec<String> = manifest
             .types
@@ -267,8 +264,13 @@ fn announce(c: &Campaign, d: &DeployConfig, m: &Manifest, opts: &RunOptions) {
     for t in &m.types {
         let cost = price(&t.instance_type)
             .map(|p| format!("${}/h", usd(p * f64::from(d.instance_count))))
-            .unwrap_or_else(|| "price unknown: this type will not be ranked (pass --prices FILE)".into());
-        eprintln!("  {} → endpoint {} ({cost})", t.instance_type, t.endpoint_name);
+            .unwrap_or_else(|| {
+                "price unknown: this type will not be ranked (pass --prices FILE)".into()
+            });
+        eprintln!(
+            "  {} → endpoint {} ({cost})",
+            t.instance_type, t.endpoint_name
+        );
     }
     eprintln!(
         "WARNING: these are real SageMaker endpoints, billed to your AWS account while they exist, and each one serves load up to [load] max_rps = {}. rightsize deletes each one after measuring it{}; if this process is killed, run `{}`.",
@@ -291,8 +293,12 @@ fn type_campaign(run: &Run, instance_type: &str, endpoint: &str) -> Result<Campa
     t.target.instance_type = instance_type.to_string();
     t.target.instance_count = run.d.instance_count;
     t.target.region = Some(run.cp.region().to_string());
-    t.validate()
-        .map_err(|i| Error::Other(format!("internal: per-type campaign: [{}] {} {}", i.section, i.key, i.message)))?;
+    t.validate().map_err(|i| {
+        Error::Other(format!(
+            "internal: per-type campaign: [{}] {} {}",
+            i.section, i.key, i.message
+        ))
+    })?;
     Ok(t)
 }
 
@@ -321,8 +327,7 @@ async fn campaign_loop(run: Arc<Run>, shared: Shared) -> Result<()> {
             campaign_id: run.id.clone(),
         };
         let in_service_s =
-            match lifecycle::deploy(&run.cp, &run.live, &spec, limit, &cancel, run.display).await
-            {
+            match lifecycle::deploy(&run.cp, &run.live, &spec, limit, &cancel, run.display).await {
                 Ok(s) => s,
                 Err(NotInService::Interrupted) => {
                     shared.status(i, TypeStatus::Interrupted, "interrupted while deploying");

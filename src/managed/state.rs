@@ -182,7 +182,12 @@ impl Shared {
                         .types
                         .iter()
                         .filter(|t| t.status == TypeStatus::Pending)
-                        .map(|t| format!("{}: not measured (the campaign stopped before it)", t.instance_type)),
+                        .map(|t| {
+                            format!(
+                                "{}: not measured (the campaign stopped before it)",
+                                t.instance_type
+                            )
+                        }),
                 )
                 .collect()
         })
