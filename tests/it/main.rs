@@ -10,6 +10,7 @@ mod bad_input;
 mod caps;
 mod faults;
 mod interrupts;
+mod managed;
 mod output_safety;
 mod pages;
 mod resume;

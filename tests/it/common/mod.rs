@@ -95,5 +95,6 @@ pub fn read_json(path: &Path) -> serde_json::Value {
 }
 pub mod aws;
 pub mod browser;
+pub mod control_plane;
 pub mod faults;
 pub mod moto;
