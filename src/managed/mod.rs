@@ -379,6 +379,11 @@ async fn campaign_loop(run: Arc<Run>, shared: Shared) -> Result<()> {
         (run.d.endurance_minutes, leader, cancel.is_cancelled())
     {
         endurance::check(&run, &shared, i, minutes).await?;
+    } else if run.d.endurance_minutes.is_some() && leader.is_none() && !cancel.is_cancelled() {
+        // Said rather than skipped silently: the user asked for the check.
+        eprintln!(
+            "endurance: not run — no instance type met the requirements with a known price, so none was chosen to check (a missing price: pass --prices FILE)"
+        );
     }
     Ok(())
 }

@@ -704,3 +704,36 @@ async fn cleanup_deletes_only_what_carries_the_campaign_tag() {
     assert_eq!(code, 0);
     assert!(stdout.contains("Nothing to delete"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endurance_check_the_chosen_type_cannot_hold_is_recorded_as_a_failure_and_exits_3() {
+    let test =
+        "an_endurance_check_the_chosen_type_cannot_hold_is_recorded_as_a_failure_and_exits_3";
+    // c5.large serves 90 requests/s in all, whatever the instance count: 4 instances for the
+    // peak of 200 are sized from its 60 per instance, and the check at 200 cannot pass.
+    let Some(w) = World::start(test, &[TYPES[0].1]).await else {
+        return;
+    };
+    w.write(&w.campaign(&[TYPES[0].0], "[30, 60]", "endurance_minutes = 0.05"));
+    let (code, stdout, stderr) = w
+        .run(&[
+            "run",
+            "c.toml",
+            "--out",
+            "r",
+            "--quiet",
+            "--prices",
+            "prices.toml",
+        ])
+        .await;
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    w.assert_nothing_left("after a failed endurance check")
+        .await;
+    let report = read_json(&type_dir(&w.out(), TYPES[0].0).join("report.json"));
+    assert_matches_schema(&report, "report.schema.json");
+    let e = &report["managed"]["endurance"];
+    assert_eq!(e["pass"], false, "{e:#}");
+    assert_eq!(e["instances"], 4);
+    assert!(!e["reasons"].as_array().unwrap().is_empty(), "{e:#}");
+    assert!(stdout.contains("FAIL"), "{stdout}");
+}
