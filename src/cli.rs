@@ -205,8 +205,8 @@ pub enum Command {
     /// (those tagged rightsize:campaign=ID), e.g. after the run was killed. Untagged resources
     /// are never touched.
     ///
-    /// --campaign ID deletes at once (--dry-run lists only); --all-mine lists the resources of
-    /// every rightsize campaign and deletes them only with --yes.
+    /// --campaign ID deletes one campaign's; --all-mine those of every rightsize campaign in
+    /// the region (one running now included). --dry-run lists without deleting.
     Cleanup {
         /// The campaign id `rightsize run` printed (also in the campaign folder's managed.json).
         #[arg(
@@ -218,11 +218,8 @@ pub enum Command {
         /// Every endpoint and endpoint configuration carrying a rightsize:campaign tag.
         #[arg(long)]
         all_mine: bool,
-        /// With --all-mine: delete (without it, only list).
-        #[arg(long)]
-        yes: bool,
         /// List what would be deleted, delete nothing.
-        #[arg(long, conflicts_with = "yes")]
+        #[arg(long)]
         dry_run: bool,
         /// AWS region (default: the AWS config chain).
         #[arg(long)]
@@ -650,7 +647,6 @@ async fn dispatch(cmd: Command) -> Result<i32> {
         Command::Cleanup {
             campaign,
             all_mine,
-            yes,
             dry_run,
             region,
             endpoint_url,
@@ -658,7 +654,6 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             let args = crate::managed::cleanup::CleanupArgs {
                 campaign,
                 all_mine,
-                yes,
                 dry_run,
                 connection: crate::aws::deploy::Connection {
                     region,

@@ -2,8 +2,8 @@
 //! tag — of one campaign (`--campaign ID`, for what a killed run left) or of every rightsize
 //! campaign (`--all-mine`). Resources without the tag are never considered, whatever their name.
 //!
-//! `--campaign ID` deletes at once (`--dry-run` only lists). `--all-mine` only lists unless
-//! `--yes` is given: it reaches every campaign in the region, including one running right now.
+//! `--dry-run` only lists. `--all-mine` reaches every campaign in the region, including one
+//! running right now (whose own teardown then finds nothing left to delete).
 
 use crate::aws::deploy::{CAMPAIGN_TAG, Connection, ControlPlane, TaggedResources};
 use crate::error::{Error, Result};
@@ -16,9 +16,7 @@ pub struct CleanupArgs {
     /// Only this campaign's resources; `None` with `all_mine`.
     pub campaign: Option<String>,
     pub all_mine: bool,
-    /// Delete (needed with `all_mine`).
-    pub yes: bool,
-    /// List only (with `campaign`).
+    /// List only.
     pub dry_run: bool,
     pub connection: Connection,
 }
@@ -89,13 +87,8 @@ pub async fn cleanup(args: &CleanupArgs) -> Result<String> {
             cp.region()
         ));
     }
-    let dry = args.dry_run || (args.all_mine && !args.yes);
-    if dry {
-        let how = if args.all_mine {
-            "add --yes to delete them (--all-mine reaches every rightsize campaign in the region, including one running now)"
-        } else {
-            "run again without --dry-run to delete them"
-        };
+    if args.dry_run {
+        let how = "run again without --dry-run to delete them";
         return Ok(format!(
             "Dry run: nothing was deleted. {header}:\n{}{how}.\n",
             listing(&found)

@@ -685,8 +685,8 @@ async fn cleanup_deletes_only_what_carries_the_campaign_tag() {
     ];
     assert_eq!(sorted(w.left().await), (both.clone(), both.clone()));
 
-    // --all-mine lists, and deletes only with --yes.
-    let (code, stdout, stderr) = w.cleanup(&["--all-mine"]).await;
+    // --dry-run lists only.
+    let (code, stdout, stderr) = w.cleanup(&["--all-mine", "--dry-run"]).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(
         stdout.contains("Dry run") && stdout.contains("rs-c5-large-bbbb2222"),
@@ -695,12 +695,12 @@ async fn cleanup_deletes_only_what_carries_the_campaign_tag() {
     assert!(!stdout.contains("rs-c5-xlarge-aaaa1111"), "{stdout}");
     assert_eq!(sorted(w.left().await), (both.clone(), both));
 
-    let (code, stdout, stderr) = w.cleanup(&["--all-mine", "--yes"]).await;
+    let (code, stdout, stderr) = w.cleanup(&["--all-mine"]).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let untagged = vec!["rs-c5-xlarge-aaaa1111".to_string()];
     assert_eq!(w.left().await, (untagged.clone(), untagged));
 
-    let (code, stdout, _) = w.cleanup(&["--all-mine", "--yes"]).await;
+    let (code, stdout, _) = w.cleanup(&["--all-mine"]).await;
     assert_eq!(code, 0);
     assert!(stdout.contains("Nothing to delete"), "{stdout}");
 }
