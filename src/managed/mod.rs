@@ -246,6 +246,11 @@ pub async fn run(c: &Campaign, campaign_file: &Path, opts: &RunOptions) -> Resul
 /// The first lines of a managed run: what will be created, what it costs, how to clean up.
 fn announce(c: &Campaign, d: &DeployConfig, m: &Manifest, opts: &RunOptions) {
     if opts.quiet {
+        // Even quiet: the one line that says how to delete what a killed run leaves.
+        eprintln!(
+            "rightsize: managed campaign {} (if this process is killed: {})",
+            m.campaign_id, m.cleanup
+        );
         return;
     }
     let source = PriceSource::select(opts.prices.as_ref(), Some(&m.region));

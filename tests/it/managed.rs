@@ -236,6 +236,11 @@ async fn a_campaign_over_three_types_measures_each_ranks_the_cheapest_for_the_pe
     let m = w.manifest();
     let id = m["campaign_id"].as_str().unwrap().to_string();
     assert_eq!(id.len(), 8, "{id}");
+    // Even with --quiet, the way to clean up after a kill is said first.
+    assert!(
+        stderr.contains(&format!("rightsize cleanup --campaign {id}")),
+        "{stderr}"
+    );
     // Created with the right type, count, model, variant, unique name and the campaign tag.
     let configs = w.proxy.calls_of("CreateEndpointConfig");
     let endpoints = w.proxy.calls_of("CreateEndpoint");
@@ -736,4 +741,31 @@ async fn an_endurance_check_the_chosen_type_cannot_hold_is_recorded_as_a_failure
     assert_eq!(e["instances"], 4);
     assert!(!e["reasons"].as_array().unwrap().is_empty(), "{e:#}");
     assert!(stdout.contains("FAIL"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_kill_9_the_cleanup_command_in_managed_json_deletes_what_was_left() {
+    let test = "after_a_kill_9_the_cleanup_command_in_managed_json_deletes_what_was_left";
+    let Some(w) = World::start(test, &[TYPES[0].1]).await else {
+        return;
+    };
+    w.write(&w.campaign(&[TYPES[0].0], walk_all(), ""));
+    let mut child = spawn(&w);
+    let journal = type_dir(&w.out(), TYPES[0].0).join("journal.jsonl");
+    wait_until(&mut child, "a measured step", || journal.is_file()).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (endpoints, configs) = w.left().await;
+    assert_eq!(
+        (endpoints.len(), configs.len()),
+        (1, 1),
+        "the kill left nothing?"
+    );
+
+    let cleanup = w.manifest()["cleanup"].as_str().unwrap().to_string();
+    let args: Vec<&str> = cleanup.split(' ').skip(1).collect();
+    assert_eq!(args[..2], ["cleanup", "--campaign"], "{cleanup}");
+    let (code, stdout, stderr) = w.run(&args).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    w.assert_nothing_left("after cleanup").await;
 }
