@@ -11,6 +11,7 @@ mod caps;
 mod faults;
 mod interrupts;
 mod managed;
+mod managed_teardown;
 mod output_safety;
 mod pages;
 mod resume;

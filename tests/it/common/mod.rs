@@ -97,4 +97,5 @@ pub mod aws;
 pub mod browser;
 pub mod control_plane;
 pub mod faults;
+pub mod managed;
 pub mod moto;
