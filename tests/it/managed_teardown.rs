@@ -270,3 +270,67 @@ async fn after_a_kill_9_the_cleanup_command_in_managed_json_deletes_what_was_lef
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     w.assert_nothing_left("after cleanup").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_true_leaves_the_measured_endpoint_deployed_and_tagged_until_cleanup() {
+    let test = "keep_true_leaves_the_measured_endpoint_deployed_and_tagged_until_cleanup";
+    let Some(w) = World::start(test, &[TYPES[1].1]).await else {
+        return;
+    };
+    w.write(&w.campaign(&[TYPES[1].0], "[30, 60]", "keep = true"));
+    let (code, stdout, stderr) = w
+        .run(&[
+            "run",
+            "c.toml",
+            "--out",
+            "r",
+            "--quiet",
+            "--prices",
+            "prices.toml",
+        ])
+        .await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("Kept deployed"), "{stdout}");
+    let m = w.manifest();
+    let id = m["campaign_id"].as_str().unwrap();
+    let name = format!("rs-c5-xlarge-{id}");
+    assert_eq!(m["types"][0]["teardown"], "kept");
+    assert_eq!(w.left().await, (vec![name.clone()], vec![name.clone()]));
+    // As moto holds it: the type, and the campaign tag on both resources.
+    let sm = sagemaker(&w.moto.url());
+    let config = sm
+        .describe_endpoint_config()
+        .endpoint_config_name(&name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        config.production_variants()[0]
+            .instance_type()
+            .map(|t| t.as_str()),
+        Some(TYPES[1].0)
+    );
+    for arn in [
+        config.endpoint_config_arn().unwrap().to_string(),
+        sm.describe_endpoint()
+            .endpoint_name(&name)
+            .send()
+            .await
+            .unwrap()
+            .endpoint_arn()
+            .unwrap()
+            .to_string(),
+    ] {
+        let tags = sm.list_tags().resource_arn(&arn).send().await.unwrap();
+        assert!(
+            tags.tags()
+                .iter()
+                .any(|t| t.key() == Some(TAG) && t.value() == Some(id)),
+            "{arn}: {tags:?}"
+        );
+    }
+    let (code, stdout, stderr) = w.cleanup(&["--campaign", id]).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    w.assert_nothing_left("after cleanup of a kept endpoint")
+        .await;
+}
