@@ -46,6 +46,8 @@ async fn a_campaign_over_three_types_measures_each_ranks_the_cheapest_for_the_pe
     assert_eq!(endpoints.len(), 3);
     let tag = serde_json::json!([{ "Key": TAG, "Value": id }]);
     let mut max_rps = Vec::new();
+    // What each step found, for the message of a failed assertion.
+    let mut steps = String::new();
     for (i, ty) in types.iter().enumerate() {
         let name = format!("rs-{}-{id}", &ty[3..].replace('.', "-"));
         let c = &configs[i];
@@ -82,21 +84,35 @@ async fn a_campaign_over_three_types_measures_each_ranks_the_cheapest_for_the_pe
         assert_eq!(report["campaign"]["target"]["instance_type"], *ty);
         assert_eq!(m["types"][i]["status"], "measured");
         assert_eq!(m["types"][i]["teardown"], "deleted");
-        max_rps.push(report["max_rps"].as_f64().unwrap());
+        max_rps.push(report["max_rps"].as_f64());
+        for s in report["steps"].as_array().unwrap() {
+            steps += &format!(
+                "\n{ty} {} pass {} {}",
+                s["offered_rps"], s["pass"], s["reasons"]
+            );
+        }
     }
-    // Each type's own capacity (90, 180, 360 requests/s) shows in its result.
-    assert!(
-        max_rps[0] < max_rps[1] && max_rps[1] < max_rps[2] && max_rps[0] <= 90.0,
-        "{max_rps:?}"
-    );
+    // Each type's own capacity (90, 180, 360 requests/s) shows in its result: c5.large
+    // passes no step of the walk, c5.xlarge fewer than c5.2xlarge.
+    match max_rps[..] {
+        [None, Some(x), Some(x2)] if x < x2 => {}
+        _ => panic!("MAX_RPS per type {max_rps:?}{steps}"),
+    }
 
     let compare = read_json(&w.out().join("compare.json"));
     assert_matches_schema(&compare, "compare.schema.json");
     let rows = compare["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
-    assert_eq!(rows[0]["instance_type"], "ml.c5.xlarge", "{compare:#}");
+    assert_eq!(
+        rows[0]["instance_type"], "ml.c5.xlarge",
+        "{compare:#}{steps}"
+    );
     assert_eq!(rows[0]["rank"], 1);
     assert_eq!(rows[0]["instances_for_peak"], 2);
+    assert_eq!(rows[1]["instance_type"], "ml.c5.2xlarge", "{compare:#}");
+    assert_eq!(rows[1]["rank"], 2);
+    assert_eq!(rows[2]["instance_type"], "ml.c5.large", "{compare:#}");
+    assert_eq!(rows[2]["meets_requirements"], false);
     for f in ["compare.md", "compare.html"] {
         assert!(w.out().join(f).is_file(), "{f}");
     }
@@ -111,7 +127,7 @@ async fn when_no_type_meets_the_requirements_the_campaign_exits_3_and_leaves_not
     };
     // 33 ms of service time cannot meet a p99 of 20 ms.
     w.write(
-        &w.campaign(&[TYPES[0].0, TYPES[1].0], "[30, 60]", "")
+        &w.campaign(&[TYPES[0].0, TYPES[1].0], "[30]", "")
             .replace("p99_ms = 500", "p99_ms = 20"),
     );
     let (code, stdout, stderr) = w
@@ -148,7 +164,7 @@ async fn the_endurance_check_scales_the_chosen_type_to_max_instances_and_records
     w.write(&w.campaign(
         &[TYPES[0].0, TYPES[2].0],
         "[60, 120]",
-        "endurance_minutes = 0.05",
+        "endurance_minutes = 0.1",
     ));
     let (code, stdout, stderr) = w
         .run(&[
@@ -178,7 +194,7 @@ async fn the_endurance_check_scales_the_chosen_type_to_max_instances_and_records
     assert_eq!(e["pass"], true, "{e:#}");
     assert_eq!(e["instances"], 2);
     assert_eq!(e["offered_rps"], 200.0);
-    assert_eq!(e["minutes"], 0.05);
+    assert_eq!(e["minutes"], 0.1);
     assert!(e["step"]["requests"].as_u64().unwrap() > 0);
     // Only the chosen type carries a check.
     let other = read_json(&type_dir(&w.out(), TYPES[0].0).join("report.json"));
@@ -195,7 +211,7 @@ async fn an_endurance_check_the_chosen_type_cannot_hold_is_recorded_as_a_failure
     let Some(w) = World::start(test, &[TYPES[0].1]).await else {
         return;
     };
-    w.write(&w.campaign(&[TYPES[0].0], "[30, 60]", "endurance_minutes = 0.05"));
+    w.write(&w.campaign(&[TYPES[0].0], "[60]", "endurance_minutes = 0.05"));
     let (code, stdout, stderr) = w
         .run(&[
             "run",

@@ -109,13 +109,10 @@ async fn an_endpoint_that_never_becomes_in_service_is_deleted_and_the_next_type_
         creating: vec!["-c5-large-".into()],
         ..Rules::default()
     });
-    w.write(
-        &w.campaign(&[TYPES[0].0, TYPES[1].0], "[30, 60]", "")
-            .replace(
-                "in_service_timeout_minutes = 1",
-                "in_service_timeout_minutes = 0.03",
-            ),
-    );
+    w.write(&w.campaign(&[TYPES[0].0, TYPES[1].0], "[30]", "").replace(
+        "in_service_timeout_minutes = 1",
+        "in_service_timeout_minutes = 0.03",
+    ));
     let (code, stdout, stderr) = w
         .run(&[
             "run",
@@ -164,7 +161,7 @@ async fn a_failure_in_the_middle_of_a_campaign_stops_it_and_deletes_what_it_crea
         ..Rules::default()
     });
     let types: Vec<&str> = TYPES.iter().map(|t| t.0).collect();
-    w.write(&w.campaign(&types, "[30, 60]", ""));
+    w.write(&w.campaign(&types, "[30]", ""));
     let (code, stdout, stderr) = w
         .run(&[
             "run",
@@ -277,7 +274,7 @@ async fn keep_true_leaves_the_measured_endpoint_deployed_and_tagged_until_cleanu
     let Some(w) = World::start(test, &[TYPES[1].1]).await else {
         return;
     };
-    w.write(&w.campaign(&[TYPES[1].0], "[30, 60]", "keep = true"));
+    w.write(&w.campaign(&[TYPES[1].0], "[30]", "keep = true"));
     let (code, stdout, stderr) = w
         .run(&[
             "run",
