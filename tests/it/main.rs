@@ -10,6 +10,8 @@ mod bad_input;
 mod caps;
 mod faults;
 mod interrupts;
+mod managed;
+mod managed_teardown;
 mod output_safety;
 mod pages;
 mod resume;
