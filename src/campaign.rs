@@ -239,6 +239,7 @@ pub async fn run_with<T: Target>(
         recommendation,
         partial: interrupted || capped.is_some(),
         stop_reason: stop,
+        managed: None,
     };
     report::write_atomic(&dir.join(report::REPORT_FILE), report.to_json().as_bytes())?;
     // report.json is the contract and is safe on disk; the pages can be rendered again from it.

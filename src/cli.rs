@@ -138,6 +138,10 @@ pub enum Command {
         slow_rate: f64,
         #[arg(long, default_value_t = 0)]
         slow_ms: u64,
+        /// Runtime-path capacity for endpoints whose name contains NAME_PART, as
+        /// NAME_PART=SLOTSxMS (e.g. c5-xlarge=8x20); repeat for several.
+        #[arg(long, value_name = "NAME_PART=SLOTSxMS", value_parser = endpoint_profile_arg)]
+        endpoint_profile: Vec<crate::fake::EndpointProfile>,
     },
     /// Recompute a saved report's recommendation (no load is sent) and write the policy files.
     Recommend {
@@ -190,6 +194,33 @@ pub enum Command {
         /// Send the calls; without it nothing is sent.
         #[arg(long)]
         yes: bool,
+        /// AWS region (default: the AWS config chain).
+        #[arg(long)]
+        region: Option<String>,
+        /// Send the calls to this URL instead of AWS (e.g. a local emulator).
+        #[arg(long)]
+        endpoint_url: Option<String>,
+    },
+    /// Delete the SageMaker endpoints and endpoint configurations a managed campaign created
+    /// (those tagged rightsize:campaign=ID), e.g. after the run was killed. Untagged resources
+    /// are never touched.
+    ///
+    /// --campaign ID deletes one campaign's; --all-mine those of every rightsize campaign in
+    /// the region (one running now included). --dry-run lists without deleting.
+    Cleanup {
+        /// The campaign id `rightsize run` printed (also in the campaign folder's managed.json).
+        #[arg(
+            long,
+            required_unless_present = "all_mine",
+            conflicts_with = "all_mine"
+        )]
+        campaign: Option<String>,
+        /// Every endpoint and endpoint configuration carrying a rightsize:campaign tag.
+        #[arg(long)]
+        all_mine: bool,
+        /// List what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// AWS region (default: the AWS config chain).
         #[arg(long)]
         region: Option<String>,
@@ -259,6 +290,10 @@ fn duration_arg(s: &str) -> Result<Duration> {
     parse_duration(s)
 }
 
+fn endpoint_profile_arg(s: &str) -> Result<crate::fake::EndpointProfile> {
+    crate::fake::EndpointProfile::parse(s)
+}
+
 fn warmup_arg(s: &str) -> Result<Duration> {
     if s.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0" {
         return Ok(Duration::ZERO);
@@ -317,6 +352,22 @@ pub fn interrupt_token() -> CancellationToken {
 
 /// Like [`interrupt_token`], saying `message` on the first signal.
 pub fn interrupt_token_with(message: &'static str) -> CancellationToken {
+    interrupt_token_repeat(message.to_string(), Repeat::Exit)
+}
+
+/// What a signal after the first does.
+#[derive(Debug, Clone)]
+pub enum Repeat {
+    /// Exit at once with 130.
+    Exit,
+    /// Say this and carry on: what the first signal started must finish (a managed campaign's
+    /// teardown: exiting would leave endpoints billing).
+    Ignore(String),
+}
+
+/// Cancels the returned token on the first Ctrl-C or SIGTERM, saying `message`; later signals
+/// do what `repeat` says.
+pub fn interrupt_token_repeat(message: String, repeat: Repeat) -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
@@ -328,8 +379,13 @@ pub fn interrupt_token_with(message: &'static str) -> CancellationToken {
                 eprintln!("\n{message}");
                 t.cancel();
             } else {
-                eprintln!("interrupted again: exiting now");
-                std::process::exit(130);
+                match &repeat {
+                    Repeat::Exit => {
+                        eprintln!("interrupted again: exiting now");
+                        std::process::exit(130);
+                    }
+                    Repeat::Ignore(why) => eprintln!("\n{why}"),
+                }
             }
         }
     });
@@ -364,8 +420,20 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             let c = Campaign::load(&path)?;
             let mut opts = RunOptions::new(out, quiet);
             opts.prices = load_prices(prices.as_deref())?;
-            opts.interrupt = interrupt_token();
             opts.resume = resume;
+            if c.deploy.is_some() {
+                opts.interrupt = interrupt_token_repeat(
+                    "interrupted: stopping the current step, writing what was measured, then deleting the endpoints this campaign created".into(),
+                    Repeat::Ignore(format!(
+                        "rightsize: still deleting the endpoints this campaign created; Ctrl-C is ignored until that is done so that nothing is left deployed (to abandon it: kill -9 {}, then run the `rightsize cleanup --campaign` command printed at the start)",
+                        std::process::id()
+                    )),
+                );
+                let finished = crate::managed::run(&c, &path, &opts).await?;
+                print!("{}", crate::managed::summary(&finished));
+                return Ok(finished.exit_code());
+            }
+            opts.interrupt = interrupt_token();
             if !quiet {
                 eprintln!(
                     "rightsize: campaign {:?} against {}",
@@ -485,6 +553,7 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             validation_rate,
             slow_rate,
             slow_ms,
+            endpoint_profile,
         } => {
             let cfg = FakeConfig {
                 slots,
@@ -503,6 +572,7 @@ async fn dispatch(cmd: Command) -> Result<i32> {
                 validation_rate,
                 slow_rate,
                 slow_for: Duration::from_millis(slow_ms),
+                endpoint_profiles: endpoint_profile,
             };
             let endpoint = FakeEndpoint::start(cfg.clone(), SocketAddr::new(host, port)).await?;
             eprintln!(
@@ -572,6 +642,26 @@ async fn dispatch(cmd: Command) -> Result<i32> {
                 },
             };
             print!("{}", crate::aws::autoscaling::apply_command(&args).await?);
+            Ok(0)
+        }
+        Command::Cleanup {
+            campaign,
+            all_mine,
+            dry_run,
+            region,
+            endpoint_url,
+        } => {
+            let args = crate::managed::cleanup::CleanupArgs {
+                campaign,
+                all_mine,
+                dry_run,
+                connection: crate::aws::deploy::Connection {
+                    region,
+                    endpoint_url,
+                    credentials: None,
+                },
+            };
+            print!("{}", crate::managed::cleanup::cleanup(&args).await?);
             Ok(0)
         }
         Command::Probe {

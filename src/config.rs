@@ -27,6 +27,9 @@ pub struct Campaign {
     /// How auto-scaling is simulated and which policy files are written.
     #[serde(default)]
     pub autoscaling: crate::autoscale::AutoscalingConfig,
+    /// Managed campaign: deploy the model on each instance type, measure, tear down, compare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<crate::managed::config::DeployConfig>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -288,6 +291,10 @@ impl Campaign {
         campaign
             .validate()
             .map_err(|issue| issue.into_error(file, text))?;
+        if campaign.deploy.is_some() {
+            crate::managed::config::check_target_keys(text)
+                .map_err(|issue| issue.into_error(file, text))?;
+        }
         Ok(campaign)
     }
 
@@ -313,6 +320,10 @@ impl Campaign {
             return Err(bad("", "name", "must not be empty".into()));
         }
         let t = &self.target;
+        if let Some(d) = &self.deploy {
+            // Checked first: with [deploy], the endpoint name is generated, not required.
+            crate::managed::config::validate(d, t)?;
+        }
         match t.kind {
             TargetKind::Http => {
                 let Some(url) = &t.url else {
@@ -377,6 +388,7 @@ impl Campaign {
             }
             TargetKind::Sagemaker => {
                 match &t.endpoint_name {
+                    None if self.deploy.is_some() => {}
                     None => {
                         return Err(bad(
                             "target",
@@ -631,10 +643,14 @@ impl Campaign {
     pub fn target_label(&self) -> String {
         match self.target.kind {
             TargetKind::Http => self.target.url.clone().unwrap_or_default(),
-            TargetKind::Sagemaker => format!(
-                "sagemaker://{}",
-                self.target.endpoint_name.clone().unwrap_or_default()
-            ),
+            TargetKind::Sagemaker => match (&self.target.endpoint_name, &self.deploy) {
+                (None, Some(d)) => format!(
+                    "model {} deployed on {}",
+                    d.model_name,
+                    d.instance_types.join(", ")
+                ),
+                (name, _) => format!("sagemaker://{}", name.clone().unwrap_or_default()),
+            },
         }
     }
 }

@@ -63,6 +63,51 @@ pub struct FakeConfig {
     /// slot): a hung request, for exercising client timeouts.
     pub slow_rate: f64,
     pub slow_for: Duration,
+    /// Capacities for some endpoints on the runtime path only; empty: every request is served
+    /// by `slots` and `service_ms`.
+    pub endpoint_profiles: Vec<EndpointProfile>,
+}
+
+/// The capacity of the endpoints whose name contains `name_contains`, on the runtime path
+/// (`POST /endpoints/{name}/invocations`): its own `slots`, mean service time and wait queue
+/// (of `queue_max`), so one simulated server stands for several endpoints of different sizes,
+/// e.g. one per instance type of a managed campaign. The first matching profile applies; other
+/// names, and the container path, get the server's own capacity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointProfile {
+    pub name_contains: String,
+    pub slots: usize,
+    pub service_ms: f64,
+}
+
+impl EndpointProfile {
+    /// Requests per second the profile serves at most.
+    pub fn capacity_rps(&self) -> f64 {
+        self.slots as f64 * 1000.0 / self.service_ms
+    }
+
+    /// Parses `NAME_PART=SLOTSxMS`, e.g. `c5-xlarge=8x20` (8 slots × 20 ms = 400 rps).
+    pub fn parse(s: &str) -> Result<EndpointProfile> {
+        let bad = || {
+            Error::input(format!(
+                "--endpoint-profile {s:?}: write NAME_PART=SLOTSxMS, e.g. c5-xlarge=8x20 (8 slots × 20 ms mean service time)"
+            ))
+        };
+        let (name, cap) = s.split_once('=').ok_or_else(bad)?;
+        let (slots, ms) = cap.split_once('x').ok_or_else(bad)?;
+        let p = EndpointProfile {
+            name_contains: name.trim().to_string(),
+            slots: slots.trim().parse().map_err(|_| bad())?,
+            service_ms: ms.trim().parse().map_err(|_| bad())?,
+        };
+        if p.name_contains.is_empty()
+            || p.slots == 0
+            || !(p.service_ms.is_finite() && p.service_ms >= 0.0)
+        {
+            return Err(bad());
+        }
+        Ok(p)
+    }
 }
 
 impl Default for FakeConfig {
@@ -84,6 +129,7 @@ impl Default for FakeConfig {
             validation_rate: 0.0,
             slow_rate: 0.0,
             slow_for: Duration::ZERO,
+            endpoint_profiles: Vec::new(),
         }
     }
 }
@@ -135,6 +181,17 @@ impl FakeConfig {
             return Err(Error::input(
                 "--stall-ms must be shorter than --stall-every-ms",
             ));
+        }
+        for p in &self.endpoint_profiles {
+            if p.name_contains.is_empty()
+                || p.slots == 0
+                || !(p.service_ms.is_finite() && p.service_ms >= 0.0)
+            {
+                return Err(Error::input(format!(
+                    "endpoint profile {:?} needs a non-empty name part, at least 1 slot and a service time of 0 ms or more",
+                    p.name_contains
+                )));
+            }
         }
         Ok(())
     }
@@ -219,12 +276,34 @@ fn signing_scope(auth: &str) -> Option<String> {
     Some(format!("{algorithm} {scope}"))
 }
 
+/// Slots and a wait queue with their own service time: the server's own, or a profile's.
+struct Lane {
+    slots: Semaphore,
+    waiting: AtomicUsize,
+    service_ms: f64,
+    /// Requests received on this lane, whatever their answer.
+    received: AtomicU64,
+}
+
+impl Lane {
+    fn new(slots: usize, service_ms: f64) -> Lane {
+        Lane {
+            slots: Semaphore::new(slots),
+            waiting: AtomicUsize::new(0),
+            service_ms,
+            received: AtomicU64::new(0),
+        }
+    }
+}
+
 struct State {
     /// Connections open now; a drain waits for them to finish their requests.
     connections: AtomicUsize,
     cfg: FakeConfig,
-    slots: Semaphore,
-    waiting: AtomicUsize,
+    /// The server's own capacity.
+    lane: Lane,
+    /// One lane per endpoint profile, in the profiles' order.
+    profile_lanes: Vec<Lane>,
     counter: AtomicU64,
     started: Instant,
     served: AtomicU64,
@@ -243,9 +322,13 @@ impl State {
             .collect();
         State {
             connections: AtomicUsize::new(0),
-            slots: Semaphore::new(cfg.slots),
+            lane: Lane::new(cfg.slots, cfg.service_ms),
+            profile_lanes: cfg
+                .endpoint_profiles
+                .iter()
+                .map(|p| Lane::new(p.slots, p.service_ms))
+                .collect(),
             cfg,
-            waiting: AtomicUsize::new(0),
             counter: AtomicU64::new(0),
             started: Instant::now(),
             served: AtomicU64::new(0),
@@ -261,8 +344,21 @@ impl State {
         (splitmix64(self.cfg.seed ^ splitmix64(n)) >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn service_time(&self) -> Duration {
-        let mean = self.cfg.service_ms / 1000.0;
+    /// The lane that serves a request: a profile's when the runtime path names a matching
+    /// endpoint, else the server's own.
+    fn lane_for(&self, endpoint: Option<&str>) -> &Lane {
+        endpoint
+            .and_then(|name| {
+                self.cfg
+                    .endpoint_profiles
+                    .iter()
+                    .position(|p| name.contains(&p.name_contains))
+            })
+            .map_or(&self.lane, |i| &self.profile_lanes[i])
+    }
+
+    fn service_time(&self, mean_ms: f64) -> Duration {
+        let mean = mean_ms / 1000.0;
         if self.cfg.jitter <= 0.0 || mean <= 0.0 {
             return Duration::from_secs_f64(mean);
         }
@@ -364,6 +460,19 @@ impl FakeEndpoint {
     /// Invocation requests received so far, whatever their answer (a retried call counts twice).
     pub fn received(&self) -> u64 {
         self.state.received.load(Ordering::Relaxed)
+    }
+
+    /// Invocation requests received by the endpoints of profile `name_contains` (see
+    /// [`EndpointProfile`]), whatever their answer; 0 for an unknown profile.
+    pub fn received_by_profile(&self, name_contains: &str) -> u64 {
+        self.state
+            .cfg
+            .endpoint_profiles
+            .iter()
+            .position(|p| p.name_contains == name_contains)
+            .map_or(0, |i| {
+                self.state.profile_lanes[i].received.load(Ordering::Relaxed)
+            })
     }
 
     /// The first request seen on the runtime path, if any (what a SageMaker client sent).
@@ -489,6 +598,11 @@ async fn handle(
         _ => return Ok(response(StatusCode::NOT_FOUND, "not found")),
     };
     state.received.fetch_add(1, Ordering::Relaxed);
+    let endpoint = (path == Path::Runtime)
+        .then(|| runtime_endpoint_name(req.uri().path()))
+        .flatten();
+    let lane = state.lane_for(endpoint);
+    lane.received.fetch_add(1, Ordering::Relaxed);
     // SageMaker answers with the variant the caller targeted.
     let mut target_variant = None;
     if path == Path::Runtime {
@@ -521,23 +635,23 @@ async fn handle(
     }
 
     // Bounded queue: a request that would wait beyond `queue_max` is refused at once.
-    let permit = match state.slots.try_acquire() {
+    let permit = match lane.slots.try_acquire() {
         Ok(p) => p,
         Err(_) => {
-            let waiting = state.waiting.fetch_add(1, Ordering::AcqRel);
+            let waiting = lane.waiting.fetch_add(1, Ordering::AcqRel);
             if waiting >= state.cfg.queue_max {
-                state.waiting.fetch_sub(1, Ordering::AcqRel);
+                lane.waiting.fetch_sub(1, Ordering::AcqRel);
                 return Ok(service_unavailable(path));
             }
-            let p = state.slots.acquire().await;
-            state.waiting.fetch_sub(1, Ordering::AcqRel);
+            let p = lane.slots.acquire().await;
+            lane.waiting.fetch_sub(1, Ordering::AcqRel);
             match p {
                 Ok(p) => p,
                 Err(_) => return Ok(response(StatusCode::SERVICE_UNAVAILABLE, "shutting down")),
             }
         }
     };
-    crate::timer::sleep(state.service_time()).await;
+    crate::timer::sleep(state.service_time(lane.service_ms)).await;
     drop(permit);
     if state.cfg.slow_rate > 0.0 && state.draw() < state.cfg.slow_rate {
         tokio::time::sleep(state.cfg.slow_for).await;
@@ -630,9 +744,14 @@ fn front_door_error(cfg: &FakeConfig, u: f64, path: Path) -> Option<Response<Ful
 }
 
 fn is_runtime_path(p: &str) -> bool {
+    runtime_endpoint_name(p).is_some()
+}
+
+/// The endpoint named by a runtime path `/endpoints/{name}/invocations`.
+fn runtime_endpoint_name(p: &str) -> Option<&str> {
     p.strip_prefix("/endpoints/")
         .and_then(|rest| rest.strip_suffix("/invocations"))
-        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+        .filter(|name| !name.is_empty() && !name.contains('/'))
 }
 
 #[cfg(test)]
@@ -647,6 +766,39 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(c.capacity_rps(), 400.0);
+    }
+
+    #[test]
+    fn endpoint_profiles_pick_the_lane_by_endpoint_name_and_default_otherwise() {
+        let cfg = FakeConfig {
+            slots: 8,
+            service_ms: 20.0,
+            endpoint_profiles: vec![
+                EndpointProfile::parse("-c5-large-=2x10").unwrap(),
+                EndpointProfile::parse("-c5-xlarge-=4x5").unwrap(),
+            ],
+            ..Default::default()
+        };
+        cfg.validate().unwrap();
+        assert_eq!(cfg.endpoint_profiles[0].capacity_rps(), 200.0);
+        assert_eq!(cfg.endpoint_profiles[1].capacity_rps(), 800.0);
+        let state = State::new(cfg);
+        let lane = |name: Option<&str>| state.lane_for(name).service_ms;
+        assert_eq!(lane(Some("rs-c5-large-abc")), 10.0);
+        assert_eq!(lane(Some("rs-c5-xlarge-abc")), 5.0);
+        assert_eq!(lane(Some("other-endpoint")), 20.0);
+        assert_eq!(lane(None), 20.0);
+        assert_eq!(
+            runtime_endpoint_name("/endpoints/rs-c5-large-abc/invocations"),
+            Some("rs-c5-large-abc")
+        );
+        for bad in ["c5", "=2x10", "a=0x10", "a=2x-1", "a=2", "a=twox10"] {
+            assert_eq!(
+                EndpointProfile::parse(bad).unwrap_err().exit_code(),
+                2,
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -666,7 +818,7 @@ mod tests {
         };
         let state = State::new(cfg);
         let n = 50_000;
-        let total: f64 = (0..n).map(|_| state.service_time().as_secs_f64()).sum();
+        let total: f64 = (0..n).map(|_| state.service_time(20.0).as_secs_f64()).sum();
         let mean_ms = total / n as f64 * 1000.0;
         assert!((mean_ms - 20.0).abs() < 0.5, "mean {mean_ms} ms");
     }

@@ -5,7 +5,7 @@
 
 /// Target-tracking auto-scaling simulated over a traffic ramp; the minimum instance count.
 pub mod autoscale;
-/// Control-plane calls to AWS (registering the scaling policy).
+/// Control-plane calls to AWS (registering the scaling policy, deploying endpoints).
 pub mod aws;
 /// The campaign loop: search, step, judge, journal, recommend, report.
 pub mod campaign;
@@ -21,6 +21,8 @@ pub mod error;
 pub mod fake;
 /// The open-model load generator: one step at one rate.
 pub mod load;
+/// Managed campaigns: deploy on each instance type, measure, always tear down, compare.
+pub mod managed;
 /// Request bodies and their deterministic rotation.
 pub mod payload;
 /// The recommendation as Application Auto Scaling requests and policy files.

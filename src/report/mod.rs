@@ -49,6 +49,9 @@ pub struct Report {
     /// Why the campaign stopped, in words.
     #[serde(default)]
     pub stop_reason: String,
+    /// Managed campaigns only: the endpoint deployed for this report (and the endurance check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<crate::managed::record::ManagedInfo>,
 }
 
 impl Report {

@@ -71,6 +71,7 @@ pub fn report(instance_type: &str, steps: &[(f64, bool)], peak_tps: f64) -> Repo
         recommendation,
         partial: false,
         stop_reason: "resolution reached".into(),
+        managed: None,
         campaign,
     }
 }

@@ -11,6 +11,8 @@ mod caps;
 mod connections;
 mod faults;
 mod interrupts;
+mod managed;
+mod managed_teardown;
 mod output_safety;
 mod pages;
 mod resume;

@@ -85,6 +85,7 @@ fn hand_report(name: &str, instance_type: &str, p99_ms: f64, steps: &[(f64, bool
         recommendation,
         partial: false,
         stop_reason: "resolution reached".into(),
+        managed: None,
         campaign,
     }
 }

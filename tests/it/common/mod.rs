@@ -95,5 +95,7 @@ pub fn read_json(path: &Path) -> serde_json::Value {
 }
 pub mod aws;
 pub mod browser;
+pub mod control_plane;
 pub mod faults;
+pub mod managed;
 pub mod moto;
