@@ -227,8 +227,8 @@ impl<T: Target> Worker<T> {
             if now + TICK < intended {
                 // tokio's timer ends a sleep in the first 1 ms tick at or after its deadline;
                 // waking in the tick before the due time instead keeps the generator's own
-                // timer out of `latency_ms` (which counts from the earlier of the due time and
-                // the actual send, so a request sent early is never measured short).
+                // timer out of `latency_ms`. An early request is measured as if sent on time
+                // (below), so it is never measured short.
                 timer.as_mut().reset(intended - TICK);
                 tokio::select! {
                     _ = &mut timer => {}
@@ -259,17 +259,20 @@ impl<T: Target> Worker<T> {
                 _ = &mut cancelled => return,
             };
             let done = Instant::now();
-            if done >= self.window_start && done < self.window_end {
+            let service = done.saturating_duration_since(sent_at);
+            // A request sent early (inside the timer's last tick) is measured as if sent on
+            // time: its latency is its service time, and it completes in the window it would
+            // have completed in.
+            let on_time = done + intended.saturating_duration_since(sent_at);
+            if on_time >= self.window_start && on_time < self.window_end {
                 self.recorder
                     .completed_in_window
                     .fetch_add(1, Ordering::Relaxed);
             }
             if measured {
-                let latency = done
-                    .saturating_duration_since(intended.min(sent_at))
-                    .as_micros() as u64;
-                let service = done.saturating_duration_since(sent_at).as_micros() as u64;
-                self.recorder.record(self.id, latency, service, &outcome);
+                let latency = on_time.saturating_duration_since(intended).as_micros() as u64;
+                self.recorder
+                    .record(self.id, latency, service.as_micros() as u64, &outcome);
             } else {
                 self.recorder.note_warmup(&outcome);
             }

@@ -1,28 +1,23 @@
 //! The HTTP target: POSTs each body to a URL and classifies the answer by status.
 //!
-//! Plain `http://` gives each load-generator worker its own HTTP/1.1 connection (hyper's
-//! low-level client), driven inside the worker's task: no pool look-up, no channel to a
-//! connection task, no cross-thread wake-up per request. That is the cheapest path per request
-//! (the load generator must never be the bottleneck; `docs/benchmarks.md` has the figures
-//! against hyper's pooled client, oha and wrk). `https://` goes through reqwest with rustls.
+//! Plain `http://` gives each load-generator worker its own kept-alive HTTP/1.1 connection
+//! ([`super::h1`]), read and written inside the worker's task: no pool look-up, no channel to a
+//! connection task, no allocation per request. That is the cheapest path per request (the load
+//! generator must never be the bottleneck; `docs/benchmarks.md` has the figures against hyper's
+//! clients, oha and wrk). `https://` goes through reqwest with rustls.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
+use hyper::Uri;
 use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Uri};
 use hyper_util::client::legacy::connect::dns::Name;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tower_service::Service;
 
+use super::h1::H1Conn;
 use super::resolve::{LocalFirstResolver, TlsResolver};
 use crate::config::Campaign;
 use crate::error::{Error, Result};
@@ -92,8 +87,9 @@ struct Plain {
 }
 
 pub struct HttpTarget {
-    /// The request target in origin form (`/path?query`), as HTTP/1.1 sends it.
-    path: Uri,
+    /// The plain-HTTP request head up to its Content-Length: the request line in origin form
+    /// and every header, `Host` included; rendered once.
+    head: Vec<u8>,
     url: String,
     /// Sent with every request, `Host` included.
     headers: HeaderMap,
@@ -106,13 +102,9 @@ pub struct HttpConn {
     live: Option<Live>,
 }
 
-type Connection = http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
-
-/// An open HTTP/1.1 connection. `conn` does the connection's I/O and is polled only by the
-/// worker that owns it, alongside the request it is waiting for.
+/// An open connection and whether a request is on it.
 struct Live {
-    sender: http1::SendRequest<Full<Bytes>>,
-    conn: Pin<Box<Connection>>,
+    conn: H1Conn,
     /// Set while a request is on the wire; still set at the next call when the caller dropped
     /// the request (timeout, interrupt), whose answer may still arrive: the connection is
     /// then replaced rather than reused.
@@ -120,13 +112,10 @@ struct Live {
 }
 
 impl Live {
-    /// Lets the connection notice a close by the server while idle (keep-alive timeout), so a
-    /// closed connection is replaced before a request is sent on it.
-    async fn usable(&mut self) -> bool {
-        if self.busy {
-            return false;
-        }
-        std::future::poll_fn(|cx| Poll::Ready(self.conn.as_mut().poll(cx).is_pending())).await
+    /// False when a request was abandoned on it or the server closed it while idle
+    /// (keep-alive timeout), so a dead connection is replaced before a request is sent on it.
+    async fn usable(&self) -> bool {
+        !self.busy && !self.conn.closed_while_idle().await
     }
 }
 
@@ -196,24 +185,23 @@ impl HttpTarget {
                 )));
             }
         };
+        let mut head = format!("POST {path} HTTP/1.1\r\n").into_bytes();
+        for (name, value) in &headers {
+            head.extend_from_slice(name.as_str().as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value.as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
         Ok(HttpTarget {
-            path,
+            head,
             url: cfg.url.clone(),
             headers,
             transport,
         })
     }
 
-    fn request(&self, body: Bytes) -> Request<Full<Bytes>> {
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = self.path.clone();
-        *req.headers_mut() = self.headers.clone();
-        req
-    }
-
     async fn invoke_plain(&self, plain: &Plain, c: &mut HttpConn, body: Bytes) -> Outcome {
-        if let Some(live) = &mut c.live
+        if let Some(live) = &c.live
             && !live.usable().await
         {
             c.live = None;
@@ -225,11 +213,24 @@ impl HttpTarget {
                 Err(class) => return Outcome::error(class, None),
             },
         };
-        let (outcome, ended) = exchange(live, self.request(body)).await;
-        if ended || outcome.status.is_none() {
-            c.live = None;
+        live.busy = true;
+        let answer = live.conn.exchange(&self.head, &body).await;
+        live.busy = false;
+        match answer {
+            Ok(a) => {
+                if !a.reusable {
+                    c.live = None;
+                }
+                match ErrorClass::from_http_status(a.status) {
+                    None => Outcome::success(a.status),
+                    Some(class) => Outcome::error(class, Some(a.status)),
+                }
+            }
+            Err(class) => {
+                c.live = None;
+                Outcome::error(class, None)
+            }
         }
-        outcome
     }
 
     async fn invoke_tls(&self, client: &reqwest::Client, body: Bytes) -> Outcome {
@@ -254,43 +255,6 @@ impl HttpTarget {
     }
 }
 
-/// Sends `req` on `live` and reads the whole answer; says whether the connection ended.
-async fn exchange(live: &mut Live, req: Request<Full<Bytes>>) -> (Outcome, bool) {
-    live.busy = true;
-    let Live { sender, conn, .. } = live;
-    let exchange = async {
-        if let Err(e) = sender.ready().await {
-            return Outcome::error(classify_hyper_error(&e), None);
-        }
-        let resp = match sender.send_request(req).await {
-            Ok(r) => r,
-            Err(e) => return Outcome::error(classify_hyper_error(&e), None),
-        };
-        let status = resp.status().as_u16();
-        // Read the whole body: the service time ends with the last byte, not the headers.
-        let mut body = resp.into_body();
-        while let Some(frame) = body.frame().await {
-            if let Err(e) = frame {
-                return Outcome::error(classify_hyper_error(&e), Some(status));
-            }
-        }
-        match ErrorClass::from_http_status(status) {
-            None => Outcome::success(status),
-            Some(c) => Outcome::error(c, Some(status)),
-        }
-    };
-    tokio::pin!(exchange);
-    // The connection's I/O runs here, beside the exchange waiting on it. When the connection
-    // ends first (closed, reset), the exchange ends at once with its error.
-    let r = tokio::select! {
-        biased;
-        o = &mut exchange => (o, false),
-        _ = conn.as_mut() => (exchange.await, true),
-    };
-    live.busy = false;
-    r
-}
-
 impl Plain {
     async fn connect(&self) -> std::result::Result<Live, ErrorClass> {
         loop {
@@ -300,7 +264,7 @@ impl Plain {
                 .unwrap_or_else(PoisonError::into_inner)
                 .pop();
             match idle {
-                Some(mut l) => {
+                Some(l) => {
                     if l.usable().await {
                         return Ok(l);
                     }
@@ -309,16 +273,10 @@ impl Plain {
             }
         }
         match tokio::time::timeout(self.connect_timeout, self.open_stream()).await {
-            Ok(Ok(stream)) => {
-                let (sender, conn) = http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(|e| classify_hyper_error(&e))?;
-                Ok(Live {
-                    sender,
-                    conn: Box::pin(conn),
-                    busy: false,
-                })
-            }
+            Ok(Ok(stream)) => Ok(Live {
+                conn: H1Conn::new(stream),
+                busy: false,
+            }),
             Ok(Err(e)) => Err(match e.kind() {
                 std::io::ErrorKind::TimedOut => ErrorClass::Timeout,
                 _ => ErrorClass::Connect,
@@ -381,18 +339,6 @@ impl Target for HttpTarget {
             Transport::Plain(p) => self.invoke_plain(p, conn, body).await,
             Transport::Tls(c) => self.invoke_tls(c, body).await,
         }
-    }
-}
-
-fn classify_hyper_error(e: &hyper::Error) -> ErrorClass {
-    if e.is_timeout() {
-        ErrorClass::Timeout
-    } else if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        ErrorClass::Connect
-    } else if e.is_parse() {
-        ErrorClass::Other
-    } else {
-        classify_source_chain(e)
     }
 }
 

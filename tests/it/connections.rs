@@ -59,3 +59,26 @@ async fn a_server_closing_after_each_answer_costs_reconnects_not_errors() {
         "each answer closed its connection, so each request needed a new one"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_answers_after_an_interim_one_are_read_whole_and_keep_the_connection() {
+    let server = FaultServer::start(Fault::Chunked, 0).await;
+    let target = Arc::new(HttpTarget::new(&HttpTargetConfig::for_url(&server.url())).unwrap());
+    let s = step(&target, 50.0, 4).await;
+    assert_eq!(s.requests, 50, "{s:?}");
+    assert_eq!(s.errors, 0, "{s:?}");
+    assert_eq!(s.status_counts.get("200"), Some(&50), "{s:?}");
+    // Had a chunk been left unread, the next answer on that connection would not parse.
+    let conns = server.connections.load(Ordering::SeqCst);
+    assert!((1..=4).contains(&conns), "{conns} connections");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_delimited_by_the_close_is_a_success_on_a_fresh_connection_each_time() {
+    let server = FaultServer::start(Fault::BodyUntilClose, 0).await;
+    let target = Arc::new(HttpTarget::new(&HttpTargetConfig::for_url(&server.url())).unwrap());
+    let s = step(&target, 50.0, 4).await;
+    assert_eq!(s.requests, 50, "{s:?}");
+    assert_eq!(s.errors, 0, "{s:?}");
+    assert!(server.connections.load(Ordering::SeqCst) >= 50);
+}

@@ -29,6 +29,11 @@ pub enum Fault {
     Status(u16),
     /// Answers 200 with `connection: close`, then closes the connection (FIN).
     CloseAfterAnswer,
+    /// Not a fault: a 103 Early Hints, then 200 with a chunked body (three chunks, a chunk
+    /// extension and a trailer), keep-alive, written in small pieces.
+    Chunked,
+    /// Not a fault: 200 with neither length nor chunking; the body ends with the connection.
+    BodyUntilClose,
 }
 
 pub struct FaultServer {
@@ -143,6 +148,29 @@ async fn serve(mut stream: TcpStream, fault: Fault, good_first: usize, count: Ar
                 return; // dropped with SO_LINGER 0: the kernel sends RST
             }
             Fault::CloseWithoutAnswer => return,
+            Fault::Chunked => {
+                let pieces: [&[u8]; 5] = [
+                    b"HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\n",
+                    b"transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n",
+                    b"1;ext=1\r\n,\r\n10\r\n0123456789abcdef\r\n",
+                    b"0\r\nx-trailer: 1\r\n",
+                    b"\r\n",
+                ];
+                for p in pieces {
+                    if stream.write_all(p).await.is_err() {
+                        return;
+                    }
+                    let _ = stream.flush().await;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            Fault::BodyUntilClose => {
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\n\r\n{\"until\":\"close\"}")
+                    .await;
+                let _ = stream.shutdown().await;
+                return;
+            }
             Fault::CloseAfterAnswer => {
                 let _ = stream
                     .write_all(
