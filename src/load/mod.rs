@@ -7,7 +7,7 @@
 //! This module knows nothing about requirements: it only measures.
 
 pub mod schedule;
-mod threads;
+pub mod threads;
 mod watch;
 
 use std::sync::Arc;
@@ -201,12 +201,6 @@ struct Worker<T> {
 
 impl<T: Target> Worker<T> {
     async fn run(self) {
-        let mut conn = self.target.open();
-        self.work(&mut conn).await;
-        self.target.close(conn);
-    }
-
-    async fn work(&self, conn: &mut T::Conn) {
         // One timer and one cancellation waiter for the whole step, re-armed per request:
         // nothing is allocated or registered anew on the per-request path.
         let cancelled = self.cancel.clone().cancelled_owned();
@@ -254,7 +248,7 @@ impl<T: Target> Worker<T> {
             let sent_at = Instant::now();
             timer.as_mut().reset(sent_at + self.timeout);
             let outcome = tokio::select! {
-                o = self.target.invoke(conn, body) => o,
+                o = self.target.invoke(body) => o,
                 _ = &mut timer => Outcome::error(ErrorClass::Timeout, None),
                 _ = &mut cancelled => return,
             };

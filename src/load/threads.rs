@@ -8,11 +8,26 @@
 //! connections opened in one step (the AWS SDK's pooled ones too) still have their I/O driver
 //! in the next.
 
+use std::cell::Cell;
 use std::sync::OnceLock;
 
 use tokio::runtime::{Builder, Handle};
 
 static THREADS: OnceLock<Vec<Handle>> = OnceLock::new();
+
+thread_local! {
+    static INDEX: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Which load thread the caller runs on (none: another thread).
+pub fn current() -> Option<usize> {
+    INDEX.with(Cell::get)
+}
+
+/// How many load threads there are, or will be.
+pub fn count() -> usize {
+    handles().len()
+}
 
 /// The load threads' runtimes; empty when none could be started (workers then run on the
 /// caller's runtime, which is slower but measures the same).
@@ -28,7 +43,10 @@ fn start(i: usize) -> Option<Handle> {
     let handle = rt.handle().clone();
     std::thread::Builder::new()
         .name(format!("rightsize-load-{i}"))
-        .spawn(move || rt.block_on(std::future::pending::<()>()))
+        .spawn(move || {
+            INDEX.with(|c| c.set(Some(i)));
+            rt.block_on(std::future::pending::<()>())
+        })
         .ok()?;
     Some(handle)
 }

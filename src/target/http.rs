@@ -1,8 +1,8 @@
 //! The HTTP target: POSTs each body to a URL and classifies the answer by status.
 //!
-//! Plain `http://` gives each load-generator worker its own kept-alive HTTP/1.1 connection
-//! ([`super::h1`]), read and written inside the worker's task: no pool look-up, no channel to a
-//! connection task, no allocation per request. That is the cheapest path per request (the load
+//! Plain `http://` sends each request on a kept-alive HTTP/1.1 connection ([`super::h1`])
+//! taken from its load thread's idle stack, read and written inside the worker's task: no
+//! channel to a connection task, no cross-thread wake-up, no allocation per request. That is the cheapest path per request (the load
 //! generator must never be the bottleneck; `docs/benchmarks.md` has the figures against hyper's
 //! clients, oha and wrk). `https://` goes through reqwest with rustls.
 
@@ -21,6 +21,7 @@ use super::h1::H1Conn;
 use super::resolve::{LocalFirstResolver, TlsResolver};
 use crate::config::Campaign;
 use crate::error::{Error, Result};
+use crate::load::threads;
 use crate::stats::{ErrorClass, Outcome};
 
 use super::Target;
@@ -73,17 +74,22 @@ impl HttpTargetConfig {
 }
 
 enum Transport {
-    /// `http://`: each worker's own connection, in its [`HttpConn`].
+    /// `http://`: kept-alive connections through [`H1Conn`].
     Plain(Plain),
     Tls(reqwest::Client),
 }
 
+/// Idle plain-HTTP connections, one stack per load thread (and one for any other thread). A
+/// request takes the most recently used connection of its own thread, or opens one, and puts
+/// it back after a reusable answer: the connections open are as many as the requests that
+/// were in flight at once, not one per worker, and a connection's I/O always stays on the
+/// thread whose event loop it is registered with. An abandoned request (timeout, interrupt)
+/// drops its connection with it.
 struct Plain {
     host: String,
     port: u16,
     connect_timeout: Duration,
-    /// Connections given back by the workers of earlier steps.
-    idle: Mutex<Vec<Live>>,
+    idle: Vec<Mutex<Vec<H1Conn>>>,
 }
 
 pub struct HttpTarget {
@@ -94,29 +100,6 @@ pub struct HttpTarget {
     /// Sent with every request, `Host` included.
     headers: HeaderMap,
     transport: Transport,
-}
-
-/// One worker's connection (plain HTTP); empty until its first request and after a failure.
-#[derive(Default)]
-pub struct HttpConn {
-    live: Option<Live>,
-}
-
-/// An open connection and whether a request is on it.
-struct Live {
-    conn: H1Conn,
-    /// Set while a request is on the wire; still set at the next call when the caller dropped
-    /// the request (timeout, interrupt), whose answer may still arrive: the connection is
-    /// then replaced rather than reused.
-    busy: bool,
-}
-
-impl Live {
-    /// False when a request was abandoned on it or the server closed it while idle
-    /// (keep-alive timeout), so a dead connection is replaced before a request is sent on it.
-    async fn usable(&self) -> bool {
-        !self.busy && !self.conn.closed_while_idle().await
-    }
 }
 
 impl HttpTarget {
@@ -167,7 +150,7 @@ impl HttpTarget {
                     .to_string(),
                 port: uri.port_u16().unwrap_or(80),
                 connect_timeout: cfg.connect_timeout,
-                idle: Mutex::new(Vec::new()),
+                idle: (0..=threads::count()).map(|_| Mutex::default()).collect(),
             }),
             Some("https") => Transport::Tls(
                 reqwest::Client::builder()
@@ -200,36 +183,25 @@ impl HttpTarget {
         })
     }
 
-    async fn invoke_plain(&self, plain: &Plain, c: &mut HttpConn, body: Bytes) -> Outcome {
-        if let Some(live) = &c.live
-            && !live.usable().await
-        {
-            c.live = None;
-        }
-        let live = match &mut c.live {
-            Some(l) => l,
-            None => match plain.connect().await {
-                Ok(l) => c.live.insert(l),
-                Err(class) => return Outcome::error(class, None),
-            },
+    async fn invoke_plain(&self, plain: &Plain, body: Bytes) -> Outcome {
+        let idle = plain.stack();
+        let mut conn = match plain.checkout(idle).await {
+            Ok(c) => c,
+            Err(class) => return Outcome::error(class, None),
         };
-        live.busy = true;
-        let answer = live.conn.exchange(&self.head, &body).await;
-        live.busy = false;
-        match answer {
+        match conn.exchange(&self.head, &body).await {
             Ok(a) => {
-                if !a.reusable {
-                    c.live = None;
+                if a.reusable {
+                    idle.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(conn);
                 }
                 match ErrorClass::from_http_status(a.status) {
                     None => Outcome::success(a.status),
                     Some(class) => Outcome::error(class, Some(a.status)),
                 }
             }
-            Err(class) => {
-                c.live = None;
-                Outcome::error(class, None)
-            }
+            Err(class) => Outcome::error(class, None),
         }
     }
 
@@ -256,27 +228,24 @@ impl HttpTarget {
 }
 
 impl Plain {
-    async fn connect(&self) -> std::result::Result<Live, ErrorClass> {
+    /// The idle stack of the calling thread.
+    fn stack(&self) -> &Mutex<Vec<H1Conn>> {
+        let last = self.idle.len() - 1;
+        &self.idle[threads::current().map_or(last, |i| i.min(last))]
+    }
+
+    /// The most recently used idle connection the server has not closed, or a new one.
+    async fn checkout(&self, idle: &Mutex<Vec<H1Conn>>) -> std::result::Result<H1Conn, ErrorClass> {
         loop {
-            let idle = self
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
-            match idle {
-                Some(l) => {
-                    if l.usable().await {
-                        return Ok(l);
-                    }
-                }
+            let conn = idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            match conn {
+                Some(c) if !c.closed_while_idle().await => return Ok(c),
+                Some(_) => {}
                 None => break,
             }
         }
         match tokio::time::timeout(self.connect_timeout, self.open_stream()).await {
-            Ok(Ok(stream)) => Ok(Live {
-                conn: H1Conn::new(stream),
-                busy: false,
-            }),
+            Ok(Ok(stream)) => Ok(H1Conn::new(stream)),
             Ok(Err(e)) => Err(match e.kind() {
                 std::io::ErrorKind::TimedOut => ErrorClass::Timeout,
                 _ => ErrorClass::Connect,
@@ -316,27 +285,9 @@ impl Plain {
 }
 
 impl Target for HttpTarget {
-    type Conn = HttpConn;
-
-    fn open(&self) -> HttpConn {
-        HttpConn::default()
-    }
-
-    fn close(&self, conn: HttpConn) {
-        // Only a connection left idle and usable is kept for the next step.
-        if let (Transport::Plain(p), Some(live)) = (&self.transport, conn.live)
-            && !live.busy
-        {
-            p.idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(live);
-        }
-    }
-
-    async fn invoke(&self, conn: &mut HttpConn, body: Bytes) -> Outcome {
+    async fn invoke(&self, body: Bytes) -> Outcome {
         match &self.transport {
-            Transport::Plain(p) => self.invoke_plain(p, conn, body).await,
+            Transport::Plain(p) => self.invoke_plain(p, body).await,
             Transport::Tls(c) => self.invoke_tls(c, body).await,
         }
     }

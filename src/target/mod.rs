@@ -20,25 +20,9 @@ use crate::error::Result;
 use crate::stats::{ErrorClass, Outcome};
 
 /// Something requests can be sent to.
-///
-/// Each load-generator worker holds one [`Target::Conn`] for the whole step: the plain-HTTP
-/// target keeps the worker's own connection there, so a request needs no pool look-up and no
-/// hand-off to another task. Workers give their `Conn` back at the end of a step, so the next
-/// step starts on warm connections.
 pub trait Target: Send + Sync + 'static {
-    /// One worker's state.
-    type Conn: Send + 'static;
-
-    /// A worker's state for a new step: one given back by an earlier step, or a fresh one.
-    fn open(&self) -> Self::Conn;
-
-    /// Takes back a worker's state at the end of a step.
-    fn close(&self, _conn: Self::Conn) {}
-
     /// Sends one request and reports its outcome. Must not panic; every failure is an outcome.
-    /// The future may be dropped before it ends (timeout, interrupt); `conn` must then be left
-    /// so that the next call notices and starts afresh.
-    fn invoke(&self, conn: &mut Self::Conn, body: Bytes) -> impl Future<Output = Outcome> + Send;
+    fn invoke(&self, body: Bytes) -> impl Future<Output = Outcome> + Send;
 
     /// Names for the variant indices that outcomes carry, in index order.
     fn variant_names(&self) -> Vec<String> {
@@ -74,39 +58,11 @@ impl AnyTarget {
     }
 }
 
-/// A worker's state for whichever target a campaign names.
-pub enum AnyConn {
-    Http(http::HttpConn),
-    Sagemaker,
-}
-
 impl Target for AnyTarget {
-    type Conn = AnyConn;
-
-    fn open(&self) -> AnyConn {
+    async fn invoke(&self, body: Bytes) -> Outcome {
         match self {
-            AnyTarget::Http(t) => AnyConn::Http(t.open()),
-            AnyTarget::Sagemaker(_) => AnyConn::Sagemaker,
-        }
-    }
-
-    fn close(&self, conn: AnyConn) {
-        if let (AnyTarget::Http(t), AnyConn::Http(c)) = (self, conn) {
-            t.close(c);
-        }
-    }
-
-    async fn invoke(&self, conn: &mut AnyConn, body: Bytes) -> Outcome {
-        match (self, conn) {
-            (AnyTarget::Http(t), AnyConn::Http(c)) => t.invoke(c, body).await,
-            (AnyTarget::Sagemaker(t), _) => t.invoke(&mut (), body).await,
-            // A state opened by this target always matches it; start afresh if it does not.
-            (AnyTarget::Http(t), c) => {
-                let mut fresh = t.open();
-                let o = t.invoke(&mut fresh, body).await;
-                *c = AnyConn::Http(fresh);
-                o
-            }
+            AnyTarget::Http(t) => t.invoke(body).await,
+            AnyTarget::Sagemaker(t) => t.invoke(body).await,
         }
     }
 

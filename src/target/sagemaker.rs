@@ -174,12 +174,7 @@ impl SagemakerTarget {
 }
 
 impl Target for SagemakerTarget {
-    /// The SDK's client keeps its own connection pool; workers need no state.
-    type Conn = ();
-
-    fn open(&self) {}
-
-    async fn invoke(&self, _conn: &mut (), body: Bytes) -> Outcome {
+    async fn invoke(&self, body: Bytes) -> Outcome {
         // `from_maybe_shared` keeps the payload's shared buffer: no copy of the body.
         let result = (*self.request)
             .clone()

@@ -1,6 +1,6 @@
-//! The plain-HTTP target's connections: each load-generator worker keeps one connection for
-//! its requests and gives it back for the next step, and a server that closes connections
-//! costs reconnects, never errors.
+//! The plain-HTTP target's connections: kept alive and reused across requests and steps, as
+//! many as the requests in flight at once (not one per worker), and a server that closes
+//! connections costs reconnects, never errors.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -29,7 +29,7 @@ async fn step(target: &Arc<HttpTarget>, rate: f64, workers: usize) -> StepResult
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn workers_keep_their_connections_across_requests_and_steps() {
+async fn connections_are_reused_across_requests_and_steps() {
     // A well-behaved keep-alive server: its fault never comes.
     let server = FaultServer::start(Fault::Status(500), usize::MAX).await;
     let target = Arc::new(HttpTarget::new(&HttpTargetConfig::for_url(&server.url())).unwrap());
@@ -39,7 +39,7 @@ async fn workers_keep_their_connections_across_requests_and_steps() {
         assert_eq!(s.requests, 100, "{s:?}");
         assert_eq!(s.errors, 0, "{s:?}");
     }
-    // 200 requests from 4 workers: one connection per worker, kept for the second step.
+    // 200 requests, at most 4 in flight: at most 4 connections, kept for the second step.
     let conns = server.connections.load(Ordering::SeqCst);
     assert!(
         (1..=4).contains(&conns),
@@ -81,4 +81,19 @@ async fn a_body_delimited_by_the_close_is_a_success_on_a_fresh_connection_each_t
     assert_eq!(s.requests, 50, "{s:?}");
     assert_eq!(s.errors, 0, "{s:?}");
     assert!(server.connections.load(Ordering::SeqCst) >= 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_rate_opens_as_many_connections_as_requests_in_flight_not_one_per_worker() {
+    // 50 requests over a second under a cap of 256: 50 workers, each sending once, but a fast
+    // server has at most a request or two in flight at a time.
+    let server = FaultServer::start(Fault::Status(500), usize::MAX).await;
+    let target = Arc::new(HttpTarget::new(&HttpTargetConfig::for_url(&server.url())).unwrap());
+    let s = step(&target, 50.0, 256).await;
+    assert_eq!((s.requests, s.errors), (50, 0), "{s:?}");
+    let conns = server.connections.load(Ordering::SeqCst);
+    assert!(
+        conns <= 10,
+        "{conns} connections for 50 requests 20 ms apart"
+    );
 }
