@@ -651,7 +651,7 @@ async fn handle(
             }
         }
     };
-    tokio::time::sleep(state.service_time(lane.service_ms)).await;
+    crate::timer::sleep(state.service_time(lane.service_ms)).await;
     drop(permit);
     if state.cfg.slow_rate > 0.0 && state.draw() < state.cfg.slow_rate {
         tokio::time::sleep(state.cfg.slow_for).await;

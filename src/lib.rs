@@ -47,5 +47,7 @@ pub mod search;
 pub mod stats;
 /// HTTP and SageMaker targets.
 pub mod target;
+/// Sleeps accurate to microseconds, for the simulated endpoint.
+pub mod timer;
 /// Does a step meet the requirements.
 pub mod verdict;

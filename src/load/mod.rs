@@ -7,6 +7,7 @@
 //! This module knows nothing about requirements: it only measures.
 
 pub mod schedule;
+pub mod threads;
 mod watch;
 
 use std::sync::Arc;
@@ -23,6 +24,9 @@ use crate::target::Target;
 
 pub use schedule::Schedule;
 pub use watch::AbortRule;
+
+/// The resolution of tokio's timer.
+const TICK: Duration = Duration::from_millis(1);
 
 /// Everything one step needs to know.
 #[derive(Debug, Clone)]
@@ -122,6 +126,7 @@ pub async fn run_step<T: Target>(
     });
 
     let mut set = JoinSet::new();
+    let threads = threads::handles();
     for w in 0..workers {
         let ctx = Worker {
             id: w,
@@ -139,7 +144,10 @@ pub async fn run_step<T: Target>(
             send_deadline,
             timeout: spec.timeout,
         };
-        set.spawn(ctx.run());
+        match threads.get(w % threads.len().max(1)) {
+            Some(h) => set.spawn_on(ctx.run(), h),
+            None => set.spawn(ctx.run()),
+        };
     }
     while set.join_next().await.is_some() {}
     watcher_done.cancel();
@@ -193,6 +201,12 @@ struct Worker<T> {
 
 impl<T: Target> Worker<T> {
     async fn run(self) {
+        // One timer and one cancellation waiter for the whole step, re-armed per request:
+        // nothing is allocated or registered anew on the per-request path.
+        let cancelled = self.cancel.clone().cancelled_owned();
+        tokio::pin!(cancelled);
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
         loop {
             if self.cancel.is_cancelled() {
                 return;
@@ -204,10 +218,15 @@ impl<T: Target> Worker<T> {
             let intended = self.start + self.sched.due(i);
             let measured = i >= self.first_measured;
             let now = Instant::now();
-            if now < intended {
+            if now + TICK < intended {
+                // tokio's timer ends a sleep in the first 1 ms tick at or after its deadline;
+                // waking in the tick before the due time instead keeps the generator's own
+                // timer out of `latency_ms`. An early request is measured as if sent on time
+                // (below), so it is never measured short.
+                timer.as_mut().reset(intended - TICK);
                 tokio::select! {
-                    _ = tokio::time::sleep_until(intended) => {}
-                    _ = self.cancel.cancelled() => return,
+                    _ = &mut timer => {}
+                    _ = &mut cancelled => return,
                 }
             } else if now >= self.send_deadline {
                 // The step is over and this request is still queued here: stop sending and
@@ -227,23 +246,27 @@ impl<T: Target> Worker<T> {
                 self.recorder.sent.fetch_add(1, Ordering::Relaxed);
             }
             let sent_at = Instant::now();
+            timer.as_mut().reset(sent_at + self.timeout);
             let outcome = tokio::select! {
-                r = tokio::time::timeout(self.timeout, self.target.invoke(body)) => match r {
-                    Ok(o) => o,
-                    Err(_) => Outcome::error(ErrorClass::Timeout, None),
-                },
-                _ = self.cancel.cancelled() => return,
+                o = self.target.invoke(body) => o,
+                _ = &mut timer => Outcome::error(ErrorClass::Timeout, None),
+                _ = &mut cancelled => return,
             };
             let done = Instant::now();
-            if done >= self.window_start && done < self.window_end {
+            let service = done.saturating_duration_since(sent_at);
+            // A request sent early (inside the timer's last tick) is measured as if sent on
+            // time: its latency is its service time, and it completes in the window it would
+            // have completed in.
+            let on_time = done + intended.saturating_duration_since(sent_at);
+            if on_time >= self.window_start && on_time < self.window_end {
                 self.recorder
                     .completed_in_window
                     .fetch_add(1, Ordering::Relaxed);
             }
             if measured {
-                let latency = done.saturating_duration_since(intended).as_micros() as u64;
-                let service = done.saturating_duration_since(sent_at).as_micros() as u64;
-                self.recorder.record(self.id, latency, service, &outcome);
+                let latency = on_time.saturating_duration_since(intended).as_micros() as u64;
+                self.recorder
+                    .record(self.id, latency, service.as_micros() as u64, &outcome);
             } else {
                 self.recorder.note_warmup(&outcome);
             }

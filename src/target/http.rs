@@ -1,21 +1,27 @@
 //! The HTTP target: POSTs each body to a URL and classifies the answer by status.
 //!
-//! Plain `http://` goes through hyper's pooled client directly, the cheapest path per request
-//! (the load generator must never be the bottleneck); `https://` goes through reqwest with rustls.
+//! Plain `http://` sends each request on a kept-alive HTTP/1.1 connection ([`super::h1`])
+//! taken from its load thread's idle stack, read and written inside the worker's task: no
+//! channel to a connection task, no cross-thread wake-up, no allocation per request. That is the cheapest path per request (the load
+//! generator must never be the bottleneck; `docs/benchmarks.md` has the figures against hyper's
+//! clients, oha and wrk). `https://` goes through reqwest with rustls.
 
+use std::net::SocketAddr;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper::Uri;
+use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue};
+use hyper_util::client::legacy::connect::dns::Name;
+use tokio::net::TcpStream;
+use tower_service::Service;
 
+use super::h1::H1Conn;
 use super::resolve::{LocalFirstResolver, TlsResolver};
 use crate::config::Campaign;
 use crate::error::{Error, Result};
+use crate::load::threads;
 use crate::stats::{ErrorClass, Outcome};
 
 use super::Target;
@@ -67,16 +73,31 @@ impl HttpTargetConfig {
     }
 }
 
-type PlainClient = Client<HttpConnector<LocalFirstResolver>, Full<Bytes>>;
-
 enum Transport {
-    Plain(Box<PlainClient>),
+    /// `http://`: kept-alive connections through [`H1Conn`].
+    Plain(Plain),
     Tls(reqwest::Client),
 }
 
+/// Idle plain-HTTP connections, one stack per load thread (and one for any other thread). A
+/// request takes the most recently used connection of its own thread, or opens one, and puts
+/// it back after a reusable answer: the connections open are as many as the requests that
+/// were in flight at once, not one per worker, and a connection's I/O always stays on the
+/// thread whose event loop it is registered with. An abandoned request (timeout, interrupt)
+/// drops its connection with it.
+struct Plain {
+    host: String,
+    port: u16,
+    connect_timeout: Duration,
+    idle: Vec<Mutex<Vec<H1Conn>>>,
+}
+
 pub struct HttpTarget {
-    uri: Uri,
+    /// The plain-HTTP request head up to its Content-Length: the request line in origin form
+    /// and every header, `Host` included; rendered once.
+    head: Vec<u8>,
     url: String,
+    /// Sent with every request, `Host` included.
     headers: HeaderMap,
     transport: Transport,
 }
@@ -105,18 +126,32 @@ impl HttpTarget {
             })?;
             headers.insert(name, value(v, &format!("headers.{k}"))?);
         }
+        let bad_url = |why: &str| {
+            Error::input(format!(
+                "[target] url = {:?} {why}: give http://HOST:PORT/PATH",
+                cfg.url
+            ))
+        };
+        let host = uri.host().ok_or_else(|| bad_url("has no host"))?;
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or(host);
+        headers.insert(HOST, value(authority, "url")?);
+        let path: Uri = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .parse()
+            .map_err(|_| bad_url("has an invalid path"))?;
         let transport = match uri.scheme_str() {
-            Some("http") => {
-                let mut connector = HttpConnector::new_with_resolver(LocalFirstResolver::new());
-                connector.set_nodelay(true);
-                connector.set_connect_timeout(Some(cfg.connect_timeout));
-                Transport::Plain(Box::new(
-                    Client::builder(TokioExecutor::new())
-                        .pool_max_idle_per_host(cfg.pool.max(1))
-                        .pool_idle_timeout(Duration::from_secs(90))
-                        .build(connector),
-                ))
-            }
+            Some("http") => Transport::Plain(Plain {
+                // [::1] in a URL is ::1 to the resolver.
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port: uri.port_u16().unwrap_or(80),
+                connect_timeout: cfg.connect_timeout,
+                idle: (0..=threads::count()).map(|_| Mutex::default()).collect(),
+            }),
             Some("https") => Transport::Tls(
                 reqwest::Client::builder()
                     .pool_max_idle_per_host(cfg.pool.max(1))
@@ -133,34 +168,40 @@ impl HttpTarget {
                 )));
             }
         };
+        let mut head = format!("POST {path} HTTP/1.1\r\n").into_bytes();
+        for (name, value) in &headers {
+            head.extend_from_slice(name.as_str().as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value.as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
         Ok(HttpTarget {
-            uri,
+            head,
             url: cfg.url.clone(),
             headers,
             transport,
         })
     }
 
-    async fn invoke_plain(&self, client: &PlainClient, body: Bytes) -> Outcome {
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = self.uri.clone();
-        *req.headers_mut() = self.headers.clone();
-        let resp = match client.request(req).await {
-            Ok(r) => r,
-            Err(e) => return Outcome::error(classify_client_error(&e), None),
+    async fn invoke_plain(&self, plain: &Plain, body: Bytes) -> Outcome {
+        let idle = plain.stack();
+        let mut conn = match plain.checkout(idle).await {
+            Ok(c) => c,
+            Err(class) => return Outcome::error(class, None),
         };
-        let status = resp.status().as_u16();
-        // Read the whole body: the service time ends with the last byte, not the headers.
-        let mut body = resp.into_body();
-        while let Some(frame) = body.frame().await {
-            if let Err(e) = frame {
-                return Outcome::error(classify_hyper_error(&e), Some(status));
+        match conn.exchange(&self.head, &body).await {
+            Ok(a) => {
+                if a.reusable {
+                    idle.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(conn);
+                }
+                match ErrorClass::from_http_status(a.status) {
+                    None => Outcome::success(a.status),
+                    Some(class) => Outcome::error(class, Some(a.status)),
+                }
             }
-        }
-        match ErrorClass::from_http_status(status) {
-            None => Outcome::success(status),
-            Some(c) => Outcome::error(c, Some(status)),
+            Err(class) => Outcome::error(class, None),
         }
     }
 
@@ -186,31 +227,69 @@ impl HttpTarget {
     }
 }
 
+impl Plain {
+    /// The idle stack of the calling thread.
+    fn stack(&self) -> &Mutex<Vec<H1Conn>> {
+        let last = self.idle.len() - 1;
+        &self.idle[threads::current().map_or(last, |i| i.min(last))]
+    }
+
+    /// The most recently used idle connection the server has not closed, or a new one.
+    async fn checkout(&self, idle: &Mutex<Vec<H1Conn>>) -> std::result::Result<H1Conn, ErrorClass> {
+        loop {
+            let conn = idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            match conn {
+                Some(c) if !c.closed_while_idle().await => return Ok(c),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        match tokio::time::timeout(self.connect_timeout, self.open_stream()).await {
+            Ok(Ok(stream)) => Ok(H1Conn::new(stream)),
+            Ok(Err(e)) => Err(match e.kind() {
+                std::io::ErrorKind::TimedOut => ErrorClass::Timeout,
+                _ => ErrorClass::Connect,
+            }),
+            // As hyper's pooled client counts it: the connection, not the request, timed out.
+            Err(_) => Err(ErrorClass::Connect),
+        }
+    }
+
+    async fn open_stream(&self) -> std::io::Result<TcpStream> {
+        let addrs: Vec<SocketAddr> = match self.host.parse::<std::net::IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, self.port)],
+            Err(_) => {
+                let name: Name = self
+                    .host
+                    .parse()
+                    .map_err(|_| std::io::Error::other("invalid host name"))?;
+                LocalFirstResolver::new()
+                    .call(name)
+                    .await?
+                    .map(|a| SocketAddr::new(a.ip(), self.port))
+                    .collect()
+            }
+        };
+        let mut last = std::io::Error::other("the name resolved to no address");
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => {
+                    s.set_nodelay(true)?;
+                    return Ok(s);
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}
+
 impl Target for HttpTarget {
     async fn invoke(&self, body: Bytes) -> Outcome {
         match &self.transport {
-            Transport::Plain(c) => self.invoke_plain(c, body).await,
+            Transport::Plain(p) => self.invoke_plain(p, body).await,
             Transport::Tls(c) => self.invoke_tls(c, body).await,
         }
-    }
-}
-
-fn classify_client_error(e: &hyper_util::client::legacy::Error) -> ErrorClass {
-    if e.is_connect() {
-        return ErrorClass::Connect;
-    }
-    classify_source_chain(e)
-}
-
-fn classify_hyper_error(e: &hyper::Error) -> ErrorClass {
-    if e.is_timeout() {
-        ErrorClass::Timeout
-    } else if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        ErrorClass::Connect
-    } else if e.is_parse() {
-        ErrorClass::Other
-    } else {
-        classify_source_chain(e)
     }
 }
 

@@ -4,6 +4,7 @@
 //! generator owns the clock, so every target is timed the same way. [`AnyTarget`] picks the
 //! implementation a campaign names.
 
+pub mod h1;
 pub mod http;
 pub mod resolve;
 pub mod sagemaker;

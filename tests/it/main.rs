@@ -8,6 +8,7 @@ mod abort;
 mod autoscaling;
 mod bad_input;
 mod caps;
+mod connections;
 mod faults;
 mod interrupts;
 mod managed;

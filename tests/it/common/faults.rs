@@ -27,12 +27,21 @@ pub enum Fault {
     InvalidHttp,
     /// Answers this status on every request.
     Status(u16),
+    /// Answers 200 with `connection: close`, then closes the connection (FIN).
+    CloseAfterAnswer,
+    /// Not a fault: a 103 Early Hints, then 200 with a chunked body (three chunks, a chunk
+    /// extension and a trailer), keep-alive, written in small pieces.
+    Chunked,
+    /// Not a fault: 200 with neither length nor chunking; the body ends with the connection.
+    BodyUntilClose,
 }
 
 pub struct FaultServer {
     pub addr: SocketAddr,
     /// Requests read so far (good and faulted).
     pub requests: Arc<AtomicUsize>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
     stop: CancellationToken,
 }
 
@@ -42,13 +51,15 @@ impl FaultServer {
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
         let requests = Arc::new(AtomicUsize::new(0));
-        let (s, r) = (stop.clone(), requests.clone());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (s, r, c) = (stop.clone(), requests.clone(), connections.clone());
         tokio::spawn(async move {
             loop {
                 let (stream, _) = tokio::select! {
                     a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
                     _ = s.cancelled() => return,
                 };
+                c.fetch_add(1, Ordering::SeqCst);
                 let (s, r) = (s.clone(), r.clone());
                 tokio::spawn(async move {
                     tokio::select! {
@@ -61,6 +72,7 @@ impl FaultServer {
         FaultServer {
             addr,
             requests,
+            connections,
             stop,
         }
     }
@@ -136,6 +148,38 @@ async fn serve(mut stream: TcpStream, fault: Fault, good_first: usize, count: Ar
                 return; // dropped with SO_LINGER 0: the kernel sends RST
             }
             Fault::CloseWithoutAnswer => return,
+            Fault::Chunked => {
+                let pieces: [&[u8]; 5] = [
+                    b"HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\n",
+                    b"transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n",
+                    b"1;ext=1\r\n,\r\n10\r\n0123456789abcdef\r\n",
+                    b"0\r\nx-trailer: 1\r\n",
+                    b"\r\n",
+                ];
+                for p in pieces {
+                    if stream.write_all(p).await.is_err() {
+                        return;
+                    }
+                    let _ = stream.flush().await;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            Fault::BodyUntilClose => {
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\n\r\n{\"until\":\"close\"}")
+                    .await;
+                let _ = stream.shutdown().await;
+                return;
+            }
+            Fault::CloseAfterAnswer => {
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}",
+                    )
+                    .await;
+                let _ = stream.shutdown().await;
+                return;
+            }
             Fault::NeverAnswer => {
                 hold_forever().await;
                 return;
