@@ -233,60 +233,10 @@ pub enum Command {
     /// Exit code 0 when requests succeeded (within --p99-ms / --max-error-percent when given,
     /// and at the offered rate); 3 when they succeeded but missed a limit or the rate; 1 when no
     /// request succeeded; 2 on bad input; 130 when interrupted.
-    Probe {
-        /// http://HOST:PORT/PATH, https://…, or sagemaker://ENDPOINT_NAME.
-        target: String,
-        /// Requests per second offered (open model: sent on schedule whatever the answers).
-        #[arg(long)]
-        rps: f64,
-        /// Length of the measured step, e.g. 30s, 2m.
-        #[arg(long, default_value = "30s", value_parser = duration_arg)]
-        duration: Duration,
-        /// Discarded before the measured step (connection set-up, cold caches), e.g. 5s.
-        #[arg(long, default_value = "0s", value_parser = warmup_arg)]
-        warmup: Duration,
-        /// Requests in flight at most.
-        #[arg(long, default_value_t = 1024)]
-        max_concurrency: u32,
-        /// Per-request timeout, milliseconds.
-        #[arg(long, default_value_t = 60_000)]
-        timeout_ms: u64,
-        /// SageMaker: AWS region (default: AWS_REGION or the profile's region).
-        #[arg(long)]
-        region: Option<String>,
-        /// SageMaker: send to this URL instead of AWS (like AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME).
-        #[arg(long)]
-        endpoint_url: Option<String>,
-        /// SageMaker: the production variant to invoke (TargetVariant).
-        #[arg(long)]
-        variant: Option<String>,
-        #[arg(long, default_value = "application/json")]
-        content_type: String,
-        #[arg(long, default_value = "application/json")]
-        accept: String,
-        /// The request body (default: {}).
-        #[arg(long, conflicts_with = "payload")]
-        body: Option<String>,
-        /// A file holding the request body; a .jsonl file holds one body per line.
-        #[arg(long)]
-        payload: Option<PathBuf>,
-        /// Fail (exit 3) when p99 latency exceeds this many milliseconds.
-        #[arg(long)]
-        p99_ms: Option<f64>,
-        /// Fail (exit 3) when more than this percent of requests fail.
-        #[arg(long)]
-        max_error_percent: Option<f64>,
-        /// Print the step as JSON (one `steps[]` element of report.json) on stdout; the
-        /// summary goes to stderr.
-        #[arg(long)]
-        json: bool,
-        /// No progress display and no summary on stderr.
-        #[arg(long)]
-        quiet: bool,
-    },
+    Probe(ProbeArgs),
 }
 
-fn duration_arg(s: &str) -> Result<Duration> {
+pub(crate) fn duration_arg(s: &str) -> Result<Duration> {
     parse_duration(s)
 }
 
@@ -294,7 +244,7 @@ fn endpoint_profile_arg(s: &str) -> Result<crate::fake::EndpointProfile> {
     crate::fake::EndpointProfile::parse(s)
 }
 
-fn warmup_arg(s: &str) -> Result<Duration> {
+pub(crate) fn warmup_arg(s: &str) -> Result<Duration> {
     if s.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0" {
         return Ok(Duration::ZERO);
     }
@@ -664,44 +614,7 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             print!("{}", crate::managed::cleanup::cleanup(&args).await?);
             Ok(0)
         }
-        Command::Probe {
-            target,
-            rps,
-            duration,
-            warmup,
-            max_concurrency,
-            timeout_ms,
-            region,
-            endpoint_url,
-            variant,
-            content_type,
-            accept,
-            body,
-            payload,
-            p99_ms,
-            max_error_percent,
-            json,
-            quiet,
-        } => {
-            let args = ProbeArgs {
-                target,
-                rps,
-                duration,
-                warmup,
-                max_concurrency,
-                timeout_ms,
-                region,
-                endpoint_url,
-                variant,
-                content_type,
-                accept,
-                body,
-                payload,
-                p99_ms,
-                max_error_percent,
-                json,
-                quiet,
-            };
+        Command::Probe(args) => {
             let probed = probe::probe(&args, interrupt_token()).await?;
             let summary = probe::summary(&probed, args.timeout_ms);
             if args.json {

@@ -21,26 +21,58 @@ use crate::verdict;
 /// The body sent when neither `--body` nor `--payload` is given.
 pub const DEFAULT_BODY: &str = "{}";
 
-/// Everything `rightsize probe` is told on the command line.
-#[derive(Debug, Clone)]
+// Everything `rightsize probe` is told on the command line (a plain comment: a doc comment
+// here would replace the command's help text).
+#[derive(Debug, Clone, clap::Args)]
 pub struct ProbeArgs {
-    /// `http://…`, `https://…` or `sagemaker://ENDPOINT`.
+    /// http://HOST:PORT/PATH, https://…, or sagemaker://ENDPOINT_NAME.
     pub target: String,
+    /// Requests per second offered (open model: sent on schedule whatever the answers).
+    #[arg(long)]
     pub rps: f64,
+    /// Length of the measured step, e.g. 30s, 2m.
+    #[arg(long, default_value = "30s", value_parser = crate::cli::duration_arg)]
     pub duration: Duration,
+    /// Discarded before the measured step (connection set-up, cold caches), e.g. 5s.
+    #[arg(long, default_value = "0s", value_parser = crate::cli::warmup_arg)]
     pub warmup: Duration,
+    /// Requests in flight at most.
+    #[arg(long, default_value_t = 1024)]
     pub max_concurrency: u32,
+    /// Per-request timeout, milliseconds.
+    #[arg(long, default_value_t = 60_000)]
     pub timeout_ms: u64,
+    /// SageMaker: AWS region (default: AWS_REGION or the profile's region).
+    #[arg(long)]
     pub region: Option<String>,
+    /// SageMaker: send to this URL instead of AWS (like AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME).
+    #[arg(long)]
     pub endpoint_url: Option<String>,
+    /// SageMaker: the production variant to invoke (TargetVariant).
+    #[arg(long)]
     pub variant: Option<String>,
+    #[arg(long, default_value = "application/json")]
     pub content_type: String,
+    #[arg(long, default_value = "application/json")]
     pub accept: String,
+    /// The request body (default: {}).
+    #[arg(long, conflicts_with = "payload")]
     pub body: Option<String>,
+    /// A file holding the request body; a .jsonl file holds one body per line.
+    #[arg(long)]
     pub payload: Option<PathBuf>,
+    /// Fail (exit 3) when p99 latency exceeds this many milliseconds.
+    #[arg(long)]
     pub p99_ms: Option<f64>,
+    /// Fail (exit 3) when more than this percent of requests fail.
+    #[arg(long)]
     pub max_error_percent: Option<f64>,
+    /// Print the step as JSON (one `steps[]` element of report.json) on stdout; the
+    /// summary goes to stderr.
+    #[arg(long)]
     pub json: bool,
+    /// No progress display and no summary on stderr.
+    #[arg(long)]
     pub quiet: bool,
 }
 

@@ -13,7 +13,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sagemaker::Client;
-use aws_sdk_sagemaker::config::{Credentials, ProvideCredentials, Region};
+use aws_sdk_sagemaker::config::{Credentials, Region};
 use aws_sdk_sagemaker::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sagemaker::types::{
     DesiredWeightAndCapacity, EndpointStatus, ProductionVariant, ProductionVariantInstanceType, Tag,
@@ -169,20 +169,7 @@ impl ControlPlane {
             loader = loader.credentials_provider(c.clone());
         }
         let sdk = loader.load().await;
-        let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
-            Error::input(
-                "no AWS region for SageMaker: set region in the campaign's [target] (--region for cleanup), AWS_REGION, or a region in your AWS profile",
-            )
-        })?;
-        let provider = sdk.credentials_provider().ok_or_else(|| {
-            Error::Other("no AWS credentials provider is configured for SageMaker".into())
-        })?;
-        provider.provide_credentials().await.map_err(|e| {
-            Error::Other(format!(
-                "no usable AWS credentials for SageMaker ({}); set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`",
-                DisplayErrorContext(&e)
-            ))
-        })?;
+        let region = crate::target::sagemaker::region_and_login(&sdk, "cleanup").await?;
         let mut conf = aws_sdk_sagemaker::config::Builder::from(&sdk);
         if let Some(u) = &conn.endpoint_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {

@@ -123,22 +123,7 @@ impl SagemakerTarget {
         }
         let sdk = loader.load().await;
 
-        let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
-            Error::input(
-                "no AWS region for SageMaker: set region in the campaign's [target] (--region for probe), AWS_REGION, or a region in your AWS profile",
-            )
-        })?;
-        let provider = sdk.credentials_provider().ok_or_else(|| {
-            Error::Other("no AWS credentials provider is configured for SageMaker".into())
-        })?;
-        // Resolved once up front so a missing or expired login is one clear message, not a
-        // campaign of failed requests. The message never carries a credential value.
-        provider.provide_credentials().await.map_err(|e| {
-            Error::Other(format!(
-                "no usable AWS credentials for SageMaker ({}); set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`",
-                error_chain(&e)
-            ))
-        })?;
+        let region = region_and_login(&sdk, "probe").await?;
 
         let mut conf = aws_sdk_sagemakerruntime::config::Builder::from(&sdk);
         if let Some(u) = &cfg.endpoint_url {
@@ -302,6 +287,28 @@ fn describe(e: &InvokeError) -> String {
 
 /// An error and its sources on one line, each cause once (SDK errors often repeat their
 /// source in their own message).
+/// The region an SDK configuration settled on, with its credentials resolved once up front so
+/// that a missing region is bad input and a missing or expired login is one clear message, not
+/// a campaign of failed requests. The message never carries a credential value. `command`
+/// names the command whose `--region` sets the region.
+pub(crate) async fn region_and_login(sdk: &aws_config::SdkConfig, command: &str) -> Result<String> {
+    let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
+        Error::input(format!(
+            "no AWS region for SageMaker: set region in the campaign's [target] (--region for {command}), AWS_REGION, or a region in your AWS profile"
+        ))
+    })?;
+    let provider = sdk.credentials_provider().ok_or_else(|| {
+        Error::Other("no AWS credentials provider is configured for SageMaker".into())
+    })?;
+    provider.provide_credentials().await.map_err(|e| {
+        Error::Other(format!(
+            "no usable AWS credentials for SageMaker ({}); set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`",
+            error_chain(&e)
+        ))
+    })?;
+    Ok(region)
+}
+
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
