@@ -17,17 +17,7 @@ async fn a_campaign_over_three_types_measures_each_ranks_the_cheapest_for_the_pe
     };
     let types: Vec<&str> = TYPES.iter().map(|t| t.0).collect();
     w.write(&w.campaign(&types, walk_all(), ""));
-    let (code, stdout, stderr) = w
-        .run(&[
-            "run",
-            "c.toml",
-            "--out",
-            "r",
-            "--quiet",
-            "--prices",
-            "prices.toml",
-        ])
-        .await;
+    let (code, stdout, stderr) = w.run(RUN).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     w.assert_nothing_left("after a successful campaign").await;
 
@@ -130,17 +120,7 @@ async fn when_no_type_meets_the_requirements_the_campaign_exits_3_and_leaves_not
         &w.campaign(&[TYPES[0].0, TYPES[1].0], "[30]", "")
             .replace("p99_ms = 500", "p99_ms = 20"),
     );
-    let (code, stdout, stderr) = w
-        .run(&[
-            "run",
-            "c.toml",
-            "--out",
-            "r",
-            "--quiet",
-            "--prices",
-            "prices.toml",
-        ])
-        .await;
+    let (code, stdout, stderr) = w.run(RUN).await;
     assert_eq!(code, 3, "{stdout}\n{stderr}");
     w.assert_nothing_left("after a campaign that found nothing")
         .await;
@@ -166,17 +146,7 @@ async fn the_endurance_check_scales_the_chosen_type_to_max_instances_and_records
         "[60, 120]",
         "endurance_minutes = 0.1",
     ));
-    let (code, stdout, stderr) = w
-        .run(&[
-            "run",
-            "c.toml",
-            "--out",
-            "r",
-            "--quiet",
-            "--prices",
-            "prices.toml",
-        ])
-        .await;
+    let (code, stdout, stderr) = w.run(RUN).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     w.assert_nothing_left("after the endurance check").await;
     let id = w.manifest()["campaign_id"].as_str().unwrap().to_string();
@@ -212,17 +182,7 @@ async fn an_endurance_check_the_chosen_type_cannot_hold_is_recorded_as_a_failure
         return;
     };
     w.write(&w.campaign(&[TYPES[0].0], "[60]", "endurance_minutes = 0.05"));
-    let (code, stdout, stderr) = w
-        .run(&[
-            "run",
-            "c.toml",
-            "--out",
-            "r",
-            "--quiet",
-            "--prices",
-            "prices.toml",
-        ])
-        .await;
+    let (code, stdout, stderr) = w.run(RUN).await;
     assert_eq!(code, 3, "{stdout}\n{stderr}");
     w.assert_nothing_left("after a failed endurance check")
         .await;

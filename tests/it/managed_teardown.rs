@@ -113,17 +113,7 @@ async fn an_endpoint_that_never_becomes_in_service_is_deleted_and_the_next_type_
         "in_service_timeout_minutes = 1",
         "in_service_timeout_minutes = 0.03",
     ));
-    let (code, stdout, stderr) = w
-        .run(&[
-            "run",
-            "c.toml",
-            "--out",
-            "r",
-            "--quiet",
-            "--prices",
-            "prices.toml",
-        ])
-        .await;
+    let (code, stdout, stderr) = w.run(RUN).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     w.assert_nothing_left("after an in-service timeout").await;
     let m = w.manifest();
@@ -162,17 +152,7 @@ async fn a_failure_in_the_middle_of_a_campaign_stops_it_and_deletes_what_it_crea
     });
     let types: Vec<&str> = TYPES.iter().map(|t| t.0).collect();
     w.write(&w.campaign(&types, "[30]", ""));
-    let (code, stdout, stderr) = w
-        .run(&[
-            "run",
-            "c.toml",
-            "--out",
-            "r",
-            "--quiet",
-            "--prices",
-            "prices.toml",
-        ])
-        .await;
+    let (code, stdout, stderr) = w.run(RUN).await;
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(stderr.contains("AccessDeniedException"), "{stderr}");
     w.assert_nothing_left("after a failure mid-campaign").await;
@@ -275,17 +255,7 @@ async fn keep_true_leaves_the_measured_endpoint_deployed_and_tagged_until_cleanu
         return;
     };
     w.write(&w.campaign(&[TYPES[1].0], "[30]", "keep = true"));
-    let (code, stdout, stderr) = w
-        .run(&[
-            "run",
-            "c.toml",
-            "--out",
-            "r",
-            "--quiet",
-            "--prices",
-            "prices.toml",
-        ])
-        .await;
+    let (code, stdout, stderr) = w.run(RUN).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("Kept deployed"), "{stdout}");
     let m = w.manifest();

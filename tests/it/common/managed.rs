@@ -210,18 +210,21 @@ pub fn type_dir(out: &Path, instance_type: &str) -> std::path::PathBuf {
     out.join(rightsize::report::sanitize(instance_type))
 }
 
+/// The managed campaign every test runs: `c.toml` into `r/`, quietly, with the test prices.
+pub const RUN: &[&str] = &[
+    "run",
+    "c.toml",
+    "--out",
+    "r",
+    "--quiet",
+    "--prices",
+    "prices.toml",
+];
+
 /// Spawns the binary on the campaign file (stderr piped, read after exit).
 pub fn spawn(w: &World) -> Child {
     Command::new(bin())
-        .args([
-            "run",
-            "c.toml",
-            "--out",
-            "r",
-            "--quiet",
-            "--prices",
-            "prices.toml",
-        ])
+        .args(RUN)
         .current_dir(w.dir.path())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
