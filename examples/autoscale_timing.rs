@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use rightsize::autoscale::sizing::{self, RampInputs};
-use rightsize::autoscale::{AutoscalingConfig, Policy, Scenario, Traffic, simulate};
+use rightsize::decide::autoscale::sizing::{self, RampInputs};
+use rightsize::decide::autoscale::{AutoscalingConfig, Policy, Scenario, Traffic, simulate};
 
 fn time<T>(label: &str, runs: u32, mut f: impl FnMut() -> T) {
     let t0 = Instant::now();

@@ -2,7 +2,7 @@
 //!
 //! Exit codes are a contract (architecture.md): 2 for bad input the user can fix, 1 for
 //! anything else that went wrong. 0, 3 and 130 are outcomes, not errors, and live in
-//! [`crate::campaign::Outcome`].
+//! [`crate::run::campaign::Outcome`].
 
 use std::path::{Path, PathBuf};
 

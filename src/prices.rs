@@ -10,8 +10,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decide::recommend::{Cost, Recommendation};
 use crate::error::{Error, Result};
-use crate::recommend::{Cost, Recommendation};
 
 /// The region a campaign is priced in when it names none (HTTP targets never do).
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -248,7 +248,7 @@ fn round6(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recommend::{PredefinedMetric, ScalingPolicy};
+    use crate::decide::recommend::{PredefinedMetric, ScalingPolicy};
 
     fn rec(instance_type: &str, max_rps: f64, min: u64, max: u64) -> Recommendation {
         Recommendation {

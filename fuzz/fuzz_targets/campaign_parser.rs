@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
             // A campaign that validates must survive the rest of the read path too.
             let _ = c.redacted();
             let _ = c.target_label();
-            let _ = rightsize::campaign::plan_of(&c);
+            let _ = rightsize::run::campaign::plan_of(&c);
         }
         Err(e) => assert_eq!(e.exit_code(), 2, "a bad campaign is bad input: {e}"),
     }

@@ -1,4 +1,4 @@
-//! `rightsize apply`: sends the requests of [`crate::policy`] to Application Auto Scaling with
+//! `rightsize apply`: sends the requests of [`crate::aws::policy`] to Application Auto Scaling with
 //! `aws-sdk-applicationautoscaling` — RegisterScalableTarget, PutScalingPolicy, then each
 //! PutScheduledAction — or, in a dry run, prints exactly what it would send.
 
@@ -11,8 +11,8 @@ use aws_sdk_applicationautoscaling::types::{
     ServiceNamespace, TargetTrackingScalingPolicyConfiguration,
 };
 
+use crate::aws::policy::Requests;
 use crate::error::{Error, Result};
-use crate::policy::Requests;
 
 /// Where the calls go: a region (default from the AWS config chain) and, for local emulators,
 /// an endpoint URL.
@@ -179,12 +179,12 @@ pub async fn apply_command(args: &ApplyArgs) -> Result<String> {
             args.report.display()
         )));
     };
-    let names = crate::policy::Names::resolve(
+    let names = crate::aws::policy::Names::resolve(
         &report.campaign,
         Some(&args.endpoint),
         args.variant.as_deref(),
     )?;
-    let reqs = crate::policy::requests(r, &names);
+    let reqs = crate::aws::policy::requests(r, &names);
     if !args.yes {
         return Ok(format!(
             "Dry run: nothing was sent. With --yes, rightsize would make these Application Auto Scaling calls for {}:\n\n{}",

@@ -169,7 +169,7 @@ impl ControlPlane {
             loader = loader.credentials_provider(c.clone());
         }
         let sdk = loader.load().await;
-        let region = crate::target::sagemaker::region_and_login(&sdk, "cleanup").await?;
+        let region = crate::measure::client::sagemaker::region_and_login(&sdk, "cleanup").await?;
         let mut conf = aws_sdk_sagemaker::config::Builder::from(&sdk);
         if let Some(u) = &conn.endpoint_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {

@@ -5,10 +5,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::Requirements;
+use crate::decide::verdict;
 use crate::error::{Error, Result};
+use crate::num::fmt_num;
+use crate::num::round3;
 use crate::prices::{PriceSource, PriceTable, usd_per_million};
-use crate::stats::round3;
-use crate::verdict::{self, fmt_num};
 
 use super::Report;
 

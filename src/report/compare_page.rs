@@ -6,8 +6,8 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::num::fmt_num;
 use crate::prices::usd;
-use crate::verdict::fmt_num;
 
 use super::compare::{Comparison, Input, Row, p99_curves};
 use super::figures::{self, Figure};

@@ -2,9 +2,9 @@
 //! class against offered rate, achieved against offered rate; and the p99 curves that the
 //! comparison overlays.
 
-use crate::autoscale::{EventKind, Row, Timeline};
-use crate::stats::StepResult;
-use crate::verdict::MIN_ACHIEVED_RATIO;
+use crate::decide::autoscale::{EventKind, Row, Timeline};
+use crate::decide::verdict::MIN_ACHIEVED_RATIO;
+use crate::measure::stats::StepResult;
 
 use super::chart::{self, Chart, Rule, Scale, Series, Style};
 

@@ -8,8 +8,8 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 use crate::error::{Error, Result};
+use crate::num::fmt_num;
 use crate::prices::usd;
-use crate::verdict::fmt_num;
 
 use super::Report;
 use super::figures::{self, Figure};

@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
+use crate::measure::stats::ErrorClass;
+use crate::num::fmt_num;
 use crate::prices::usd;
-use crate::stats::ErrorClass;
-use crate::verdict::fmt_num;
 
 use super::Report;
 use super::html::{no_recommendation_reason, requirement_items, step_rows};

@@ -8,6 +8,7 @@ pub mod compare;
 pub mod compare_page;
 pub mod figures;
 pub mod html;
+pub mod managed;
 pub mod markdown;
 pub mod render;
 pub mod text;
@@ -22,9 +23,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Campaign;
+use crate::decide::recommend::Recommendation;
 use crate::error::{Error, Result};
-use crate::recommend::Recommendation;
-use crate::stats::StepResult;
+use crate::measure::stats::StepResult;
 
 pub const SCHEMA_VERSION: u32 = 1;
 pub const REPORT_FILE: &str = "report.json";
@@ -51,7 +52,7 @@ pub struct Report {
     pub stop_reason: String,
     /// Managed campaigns only: the endpoint deployed for this report (and the endurance check).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub managed: Option<crate::managed::record::ManagedInfo>,
+    pub managed: Option<managed::ManagedInfo>,
 }
 
 impl Report {
@@ -370,7 +371,7 @@ mod tests {
     }
 
     fn journal_entry(rate: f64) -> String {
-        let s = crate::stats::StepMeasurement {
+        let s = crate::measure::stats::StepMeasurement {
             offered_rps: rate,
             abort: None,
             window_s: 1.0,

@@ -1,7 +1,7 @@
 //! Hand-built reports for unit tests of the renderers and the comparison.
 
 use crate::config::Campaign;
-use crate::stats::{LatencySummary, StepResult};
+use crate::measure::stats::{LatencySummary, StepResult};
 
 use super::{Report, SCHEMA_VERSION};
 
@@ -55,7 +55,7 @@ pub fn report(instance_type: &str, steps: &[(f64, bool)], peak_tps: f64) -> Repo
     )
     .unwrap();
     let steps: Vec<StepResult> = steps.iter().map(|(r, p)| step(*r, *p)).collect();
-    let recommendation = crate::recommend::recommend(
+    let recommendation = crate::decide::recommend::recommend(
         &steps,
         &campaign.target,
         &campaign.requirements,
@@ -66,7 +66,7 @@ pub fn report(instance_type: &str, steps: &[(f64, bool)], peak_tps: f64) -> Repo
         tool_version: "test".into(),
         started_at: "2026-11-23T00:00:00Z".into(),
         finished_at: "2026-11-23T00:01:00Z".into(),
-        max_rps: crate::recommend::max_rps_per_instance(&steps, 1),
+        max_rps: crate::decide::recommend::max_rps_per_instance(&steps, 1),
         steps,
         recommendation,
         partial: false,

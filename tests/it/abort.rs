@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::*;
-use rightsize::campaign::{self, Outcome, RunOptions};
 use rightsize::config::Campaign;
-use rightsize::fake::{FakeConfig, FakeEndpoint};
-use rightsize::load::{self, AbortRule, StepEnd, StepHandle, StepSpec};
-use rightsize::payload::Payloads;
-use rightsize::stats::Recorder;
-use rightsize::target::http::{HttpTarget, HttpTargetConfig};
+use rightsize::measure::client::http::{HttpTarget, HttpTargetConfig};
+use rightsize::measure::load::{self, AbortRule, StepEnd, StepHandle, StepSpec};
+use rightsize::measure::payload::Payloads;
+use rightsize::measure::stats::Recorder;
+use rightsize::run::campaign::{self, Outcome, RunOptions};
+use rightsize::sim::{FakeConfig, FakeEndpoint};
 
 fn always_failing() -> FakeConfig {
     FakeConfig {
@@ -26,7 +26,7 @@ async fn step_against(
     endpoint: &FakeEndpoint,
     abort: Option<AbortRule>,
     window_s: f64,
-) -> (rightsize::stats::StepResult, StepEnd) {
+) -> (rightsize::measure::stats::StepResult, StepEnd) {
     let target =
         Arc::new(HttpTarget::new(&HttpTargetConfig::for_url(&endpoint.invocations_url())).unwrap());
     let mut spec = StepSpec::new(50.0, 0.5, window_s, 64, Duration::from_secs(2));

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::faults::{Fault, FaultServer};
 use crate::common::*;
-use rightsize::fake::{FakeConfig, FakeEndpoint};
+use rightsize::sim::{FakeConfig, FakeEndpoint};
 
 fn fast_endpoint() -> FakeConfig {
     FakeConfig {

@@ -7,10 +7,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::common::faults::{Fault, FaultServer};
-use rightsize::load::{self, StepHandle, StepSpec};
-use rightsize::payload::Payloads;
-use rightsize::stats::{Recorder, StepResult};
-use rightsize::target::http::{HttpTarget, HttpTargetConfig};
+use rightsize::measure::client::http::{HttpTarget, HttpTargetConfig};
+use rightsize::measure::load::{self, StepHandle, StepSpec};
+use rightsize::measure::payload::Payloads;
+use rightsize::measure::stats::{Recorder, StepResult};
 
 async fn step(target: &Arc<HttpTarget>, rate: f64, workers: usize) -> StepResult {
     let spec = StepSpec::new(rate, 0.0, 1.0, workers, Duration::from_secs(2));

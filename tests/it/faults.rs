@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use crate::common::faults::{Fault, FaultServer, refused_port};
 use crate::common::*;
-use rightsize::campaign::{self, Outcome, RunOptions};
 use rightsize::config::Campaign;
-use rightsize::fake::{FakeConfig, FakeEndpoint};
-use rightsize::load::{self, StepEnd, StepHandle, StepSpec};
-use rightsize::payload::Payloads;
-use rightsize::stats::{Recorder, StepResult};
-use rightsize::target::http::{HttpTarget, HttpTargetConfig};
+use rightsize::measure::client::http::{HttpTarget, HttpTargetConfig};
+use rightsize::measure::load::{self, StepEnd, StepHandle, StepSpec};
+use rightsize::measure::payload::Payloads;
+use rightsize::measure::stats::{Recorder, StepResult};
+use rightsize::run::campaign::{self, Outcome, RunOptions};
+use rightsize::sim::{FakeConfig, FakeEndpoint};
 
 /// Margin for a loaded machine on top of a step's longest possible length. A hang lasts an hour.
 const SLACK: Duration = Duration::from_secs(5);

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use rightsize::fake::{FakeConfig, FakeEndpoint};
+use rightsize::sim::{FakeConfig, FakeEndpoint};
 
 fn signal(child: &Child, sig: &str) {
     let status = Command::new("kill")

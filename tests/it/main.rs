@@ -11,6 +11,7 @@ mod caps;
 mod connections;
 mod faults;
 mod interrupts;
+mod layout;
 mod managed;
 mod managed_teardown;
 mod output_safety;

@@ -2,7 +2,7 @@
 //! the reports folder, and an existing report folder is never written into.
 
 use crate::common::*;
-use rightsize::fake::{FakeConfig, FakeEndpoint};
+use rightsize::sim::{FakeConfig, FakeEndpoint};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_campaign_name_becomes_a_safe_folder_name_under_reports() {

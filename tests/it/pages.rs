@@ -6,9 +6,9 @@ use std::path::Path;
 use crate::common::browser::{Browser, assert_self_contained_with_charts, problems};
 use crate::common::*;
 use rightsize::config::Campaign;
-use rightsize::fake::{FakeConfig, FakeEndpoint};
+use rightsize::measure::stats::{LatencySummary, StepResult};
 use rightsize::report::{Report, SCHEMA_VERSION};
-use rightsize::stats::{LatencySummary, StepResult};
+use rightsize::sim::{FakeConfig, FakeEndpoint};
 
 /// A price table for the simulated instance types.
 const TEST_PRICES: &str = r#"region = "test"
@@ -69,7 +69,7 @@ fn hand_report(name: &str, instance_type: &str, p99_ms: f64, steps: &[(f64, bool
         .iter()
         .map(|(r, p)| step(*r, *p, "p99 too high"))
         .collect();
-    let recommendation = rightsize::recommend::recommend(
+    let recommendation = rightsize::decide::recommend::recommend(
         &steps,
         &campaign.target,
         &campaign.requirements,
@@ -80,7 +80,7 @@ fn hand_report(name: &str, instance_type: &str, p99_ms: f64, steps: &[(f64, bool
         tool_version: "test".into(),
         started_at: "2026-11-23T10:00:00Z".into(),
         finished_at: "2026-11-23T10:05:00Z".into(),
-        max_rps: rightsize::recommend::max_rps_per_instance(&steps, 1),
+        max_rps: rightsize::decide::recommend::max_rps_per_instance(&steps, 1),
         steps,
         recommendation,
         partial: false,

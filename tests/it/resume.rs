@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use rightsize::fake::{FakeConfig, FakeEndpoint};
 use rightsize::report::Journal;
+use rightsize::sim::{FakeConfig, FakeEndpoint};
 
 /// 4 slots × 10 ms = 400 rps and no queue: 20, 40 and 80 rps pass with a wide margin and
 /// 2000 rps fails with most requests refused, so every run takes the same decisions.

@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use crate::common::aws::*;
 use crate::common::*;
-use rightsize::campaign::{self, Outcome, RunOptions};
 use rightsize::config::Campaign;
-use rightsize::fake::{FakeConfig, FakeEndpoint};
-use rightsize::load::{self, StepHandle, StepSpec};
-use rightsize::payload::Payloads;
-use rightsize::stats::{ErrorClass, Recorder, StepResult};
-use rightsize::target::Target;
-use rightsize::target::sagemaker::{SagemakerTarget, SagemakerTargetConfig};
+use rightsize::measure::client::Target;
+use rightsize::measure::client::sagemaker::{SagemakerTarget, SagemakerTargetConfig};
+use rightsize::measure::load::{self, StepHandle, StepSpec};
+use rightsize::measure::payload::Payloads;
+use rightsize::measure::stats::{ErrorClass, Recorder, StepResult};
+use rightsize::run::campaign::{self, Outcome, RunOptions};
+use rightsize::sim::{FakeConfig, FakeEndpoint};
 
 /// An SDK target aimed at `base_url`, with explicit region and credentials.
 async fn sdk_target(

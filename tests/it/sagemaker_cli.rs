@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::common::aws::*;
 use crate::common::*;
-use rightsize::fake::{FakeConfig, FakeEndpoint};
+use rightsize::sim::{FakeConfig, FakeEndpoint};
 
 /// Every file under `dir`, recursively, as text.
 fn all_files(dir: &Path) -> Vec<(String, String)> {

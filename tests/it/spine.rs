@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::*;
-use rightsize::campaign::{self, Outcome, RunOptions};
 use rightsize::config::Campaign;
-use rightsize::fake::{FakeConfig, FakeEndpoint};
-use rightsize::load::{self, StepHandle, StepSpec};
-use rightsize::payload::Payloads;
-use rightsize::stats::Recorder;
-use rightsize::target::http::{HttpTarget, HttpTargetConfig};
+use rightsize::measure::client::http::{HttpTarget, HttpTargetConfig};
+use rightsize::measure::load::{self, StepHandle, StepSpec};
+use rightsize::measure::payload::Payloads;
+use rightsize::measure::stats::Recorder;
+use rightsize::run::campaign::{self, Outcome, RunOptions};
+use rightsize::sim::{FakeConfig, FakeEndpoint};
 
 async fn size(
     fake: FakeConfig,

@@ -331,7 +331,7 @@ fn an_autoscaling_section_with_a_typo_is_refused_with_its_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_with_a_ramp_writes_its_timeline_and_the_policy_files() {
-    use rightsize::fake::{FakeConfig, FakeEndpoint};
+    use rightsize::sim::{FakeConfig, FakeEndpoint};
     let endpoint = FakeEndpoint::start_local(FakeConfig {
         slots: 4,
         service_ms: 10.0,
@@ -353,8 +353,10 @@ async fn a_campaign_with_a_ramp_writes_its_timeline_and_the_policy_files() {
         + "\n[autoscaling]\nendpoint_name = \"ramp-endpoint\"\nprovisioning_minutes = 4.3\n";
     std::fs::write(&file, text).unwrap();
     let c = rightsize::config::Campaign::load(&file).unwrap();
-    let opts = rightsize::campaign::RunOptions::new(Some(dir.path().join("out")), true);
-    let finished = rightsize::campaign::run(&c, &file, &opts).await.unwrap();
+    let opts = rightsize::run::campaign::RunOptions::new(Some(dir.path().join("out")), true);
+    let finished = rightsize::run::campaign::run(&c, &file, &opts)
+        .await
+        .unwrap();
     let out = &finished.dir;
     let report = read_json(&out.join("report.json"));
     assert_matches_schema(&report, "report.schema.json");

@@ -16,7 +16,7 @@ use super::aws::*;
 use super::control_plane::ControlPlaneProxy;
 use super::moto::Moto;
 use super::*;
-use rightsize::fake::{EndpointProfile, FakeConfig, FakeEndpoint};
+use rightsize::sim::{EndpointProfile, FakeConfig, FakeEndpoint};
 
 pub const MODEL: &str = "sized-model";
 pub const TAG: &str = "rightsize:campaign";

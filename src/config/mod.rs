@@ -1,0 +1,313 @@
+//! The campaign file: its types, defaults and validation, one file per section.
+//!
+//! A campaign is read once, checked completely, and then treated as plain data by the rest of
+//! the pipeline. Every problem is reported as [`Error::Input`] naming the file, the key (with its
+//! line when it can be found) and what is expected, so a typo never falls back to a default.
+//! Each section (`target`, `payload`, `requirements`, `load`, `recommend`, `autoscaling`,
+//! `deploy`) owns its types, defaults and checks; `issue` (the shared problem type) is at the
+//! bottom, and nothing in a section imports this file back.
+
+pub mod autoscaling;
+pub mod deploy;
+mod issue;
+pub mod load;
+pub mod payload;
+pub mod recommend;
+pub mod requirements;
+pub mod target;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub use autoscaling::AutoscalingConfig;
+pub use deploy::DeployConfig;
+pub use issue::Issue;
+use issue::{bad, line_at};
+pub use load::{LoadConfig, SearchKind};
+pub use payload::{PayloadConfig, PayloadFile};
+pub use recommend::RecommendConfig;
+pub use requirements::Requirements;
+pub use target::{TargetConfig, TargetKind, is_endpoint_name};
+
+/// A whole sizing campaign, as written in `campaign.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Campaign {
+    /// Prefix of the report folder.
+    pub name: String,
+    pub target: TargetConfig,
+    pub payload: PayloadConfig,
+    pub requirements: Requirements,
+    #[serde(default)]
+    pub load: LoadConfig,
+    #[serde(default)]
+    pub recommend: RecommendConfig,
+    /// How auto-scaling is simulated and which policy files are written.
+    #[serde(default)]
+    pub autoscaling: AutoscalingConfig,
+    /// Managed campaign: deploy the model on each instance type, measure, tear down, compare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<DeployConfig>,
+}
+
+impl Campaign {
+    /// Reads, parses and validates a campaign file; relative paths become relative to its folder.
+    pub fn load(path: &Path) -> Result<Campaign> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::input(format!(
+                "{}: cannot read the campaign file: {e}",
+                path.display()
+            ))
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Campaign::parse(&text, path, base)
+    }
+
+    /// Parses and validates campaign text. `file` names the source in messages; relative payload
+    /// paths are resolved against `base`.
+    pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Campaign> {
+        let mut campaign: Campaign = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| format!(" line {}", line_at(text, s.start)))
+                .unwrap_or_default();
+            Error::input(format!(
+                "{}{line}: {}",
+                file.display(),
+                e.message().trim_end()
+            ))
+        })?;
+        campaign.payload.resolve_paths(base);
+        campaign
+            .validate()
+            .map_err(|issue| issue.into_error(file, text))?;
+        if campaign.deploy.is_some() {
+            crate::config::deploy::check_target_keys(text)
+                .map_err(|issue| issue.into_error(file, text))?;
+        }
+        Ok(campaign)
+    }
+
+    /// Checks every value against its allowed range and the keys against each other.
+    pub fn validate(&self) -> std::result::Result<(), Issue> {
+        if self.name.trim().is_empty() {
+            return Err(bad("", "name", "must not be empty".into()));
+        }
+        if let Some(d) = &self.deploy {
+            // Checked first: with [deploy], the endpoint name is generated, not required.
+            deploy::validate(d, &self.target)?;
+        }
+        target::validate(&self.target, self.deploy.is_some())?;
+        payload::validate(&self.payload)?;
+        requirements::validate(&self.requirements)?;
+        load::validate(&self.load)?;
+        recommend::validate(&self.recommend)?;
+        autoscaling::validate(&self.autoscaling, &self.requirements)?;
+        Ok(())
+    }
+
+    /// A copy that is safe to write into a report: header values are replaced.
+    pub fn redacted(&self) -> Campaign {
+        let mut c = self.clone();
+        for v in c.target.headers.values_mut() {
+            *v = "<redacted>".into();
+        }
+        c
+    }
+
+    /// Where requests go, for display.
+    pub fn target_label(&self) -> String {
+        match self.target.kind {
+            TargetKind::Http => self.target.url.clone().unwrap_or_default(),
+            TargetKind::Sagemaker => match (&self.target.endpoint_name, &self.deploy) {
+                (None, Some(d)) => format!(
+                    "model {} deployed on {}",
+                    d.model_name,
+                    d.instance_types.join(", ")
+                ),
+                (name, _) => format!("sagemaker://{}", name.clone().unwrap_or_default()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "t"
+[target]
+kind = "http"
+url = "http://127.0.0.1:9/invocations"
+[payload]
+body = '{"x": 1}'
+[requirements]
+p99_ms = 100
+max_error_percent = 0.1
+peak_tps = 50
+"#;
+
+    fn parse(text: &str) -> Result<Campaign> {
+        Campaign::parse(text, Path::new("c.toml"), Path::new("/base"))
+    }
+
+    fn err(text: &str) -> String {
+        match parse(text) {
+            Ok(_) => panic!("expected an error for:\n{text}"),
+            Err(e) => {
+                assert_eq!(e.exit_code(), 2, "{e}");
+                e.to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn a_minimal_campaign_gets_the_documented_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.load, LoadConfig::default());
+        assert_eq!(c.load.start_rps, 1.0);
+        assert_eq!(c.load.max_rps, 5000.0);
+        assert_eq!(c.load.step_seconds, 60.0);
+        assert_eq!(c.load.warmup_seconds, 10.0);
+        assert_eq!(c.load.max_concurrency, 1024);
+        assert_eq!(c.load.abort_error_percent, 50.0);
+        assert_eq!(c.load.abort_after_seconds, 10.0);
+        assert_eq!(c.load.max_duration_minutes, None);
+        assert_eq!(c.load.max_requests, None);
+        assert_eq!(c.recommend.safety_factor, 0.5);
+        assert_eq!(c.target.timeout_ms, 60_000);
+        assert_eq!(c.target.instance_count, 1);
+        assert_eq!(c.target.content_type, "application/json");
+    }
+
+    #[test]
+    fn relative_payload_paths_resolve_from_the_campaign_folder() {
+        let text = MINIMAL.replace(
+            "body = '{\"x\": 1}'",
+            "files = [{ path = \"p/a.json\", weight = 2 }]\njsonl_unused = 1",
+        );
+        // the unknown key must be refused, not ignored
+        assert!(err(&text).contains("jsonl_unused"));
+        let text = MINIMAL.replace(
+            "body = '{\"x\": 1}'",
+            "files = [{ path = \"p/a.json\", weight = 2 }]",
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(
+            c.payload.files.unwrap()[0].path,
+            PathBuf::from("/base/p/a.json")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_line() {
+        let text = MINIMAL.replace("[payload]", "stepseconds = 3\n[payload]");
+        let e = err(&text);
+        assert!(e.contains("c.toml line 6"), "{e}");
+        assert!(e.contains("stepseconds"), "{e}");
+    }
+
+    #[test]
+    fn missing_required_keys_are_named() {
+        let e = err(&MINIMAL.replace("p99_ms = 100\n", ""));
+        assert!(e.contains("p99_ms"), "{e}");
+        let e = err(&MINIMAL.replace("url = \"http://127.0.0.1:9/invocations\"\n", ""));
+        assert!(e.contains("[target] url is required"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_are_refused() {
+        let e = err(&MINIMAL.replace("p99_ms = 100", "p99_ms = \"fast\""));
+        assert!(e.contains("line 9"), "{e}");
+        assert!(e.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_section_key_and_line() {
+        let text = format!("{MINIMAL}[load]\nstart_rps = -1\n");
+        let e = err(&text);
+        assert!(e.contains("line 13"), "{e}");
+        assert!(
+            e.contains("[load] start_rps = -1 must be a number greater than 0"),
+            "{e}"
+        );
+        let e = err(&format!("{MINIMAL}[recommend]\nsafety_factor = 1.5\n"));
+        assert!(e.contains("safety_factor"), "{e}");
+        let e = err(&MINIMAL.replace("max_error_percent = 0.1", "max_error_percent = 101"));
+        assert!(e.contains("max_error_percent"), "{e}");
+        let e = err(&format!("{MINIMAL}[load]\nstart_rps = 10\nmax_rps = 5\n"));
+        assert!(e.contains("must not exceed max_rps"), "{e}");
+    }
+
+    #[test]
+    fn payload_options_are_exclusive() {
+        let e = err(&MINIMAL.replace("[payload]", "[payload]\njsonl = \"x.jsonl\""));
+        assert!(e.contains("exactly one of files, jsonl or body"), "{e}");
+    }
+
+    #[test]
+    fn walk_needs_a_rising_list_within_the_cap() {
+        let e = err(&format!("{MINIMAL}[load]\nsearch = \"walk\"\n"));
+        assert!(e.contains("[load] walk is required"), "{e}");
+        let e = err(&format!(
+            "{MINIMAL}[load]\nsearch = \"walk\"\nwalk = [1, 5, 3]\n"
+        ));
+        assert!(e.contains("strictly increasing"), "{e}");
+        let e = err(&format!(
+            "{MINIMAL}[load]\nsearch = \"walk\"\nmax_rps = 10\nwalk = [1, 50]\n"
+        ));
+        assert!(e.contains("exceeds max_rps"), "{e}");
+        let c = parse(&format!(
+            "{MINIMAL}[load]\nsearch = \"walk\"\nwalk = [1, 2, 5]\n"
+        ))
+        .unwrap();
+        assert_eq!(c.load.walk, Some(vec![1.0, 2.0, 5.0]));
+    }
+
+    #[test]
+    fn sagemaker_keys_are_refused_on_http_targets() {
+        let e = err(&MINIMAL.replace("[payload]", "endpoint_name = \"x\"\n[payload]"));
+        assert!(
+            e.contains("endpoint_name applies only to kind = \"sagemaker\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sagemaker_endpoint_names_follow_the_service_pattern() {
+        for good in ["a", "my-endpoint-1", "A--b", &"x".repeat(63)] {
+            assert!(is_endpoint_name(good), "{good}");
+        }
+        for bad in ["-a", "a-", "my_endpoint", "a/b", "", &"x".repeat(64)] {
+            assert!(!is_endpoint_name(bad), "{bad}");
+        }
+        let text = MINIMAL.replace(
+            "kind = \"http\"\nurl = \"http://127.0.0.1:9/invocations\"",
+            "kind = \"sagemaker\"\nendpoint_name = \"my_endpoint\"",
+        );
+        let e = err(&text);
+        assert!(e.contains("c.toml line 5"), "{e}");
+        assert!(e.contains("is not a SageMaker endpoint name"), "{e}");
+    }
+
+    #[test]
+    fn header_values_are_redacted_for_reports() {
+        let text = MINIMAL.replace(
+            "[payload]",
+            "headers = { Authorization = \"Bearer SECRET123\" }\n[payload]",
+        );
+        let c = parse(&text).unwrap();
+        let json = serde_json::to_string(&c.redacted()).unwrap();
+        assert!(!json.contains("SECRET123"));
+        assert!(json.contains("<redacted>"));
+    }
+}

@@ -1,0 +1,375 @@
+//! A minimal HTTP/1.1 client connection for the load generator's hot path: one request at a
+//! time on a kept-alive TCP connection, the request head rendered once per target, the answer
+//! parsed in place with httparse and its body read and dropped (Content-Length, chunked, or up
+//! to the close). No allocation, no channel and no task per request: one `write` and usually
+//! one `read`. `scripts/bench` measured it against hyper's low-level and pooled clients
+//! (`docs/benchmarks.md`); `https://` still goes through reqwest.
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::measure::stats::ErrorClass;
+
+/// A response head longer than this is not an answer we can use.
+const MAX_HEAD: usize = 64 * 1024;
+/// Bodies up to this size go out in the same `write` as the head.
+const COPY_BODY: usize = 64 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
+
+/// One open connection and its buffers, reused for every request it carries.
+pub struct H1Conn {
+    stream: TcpStream,
+    /// Bytes read and not yet consumed.
+    buf: Vec<u8>,
+    out: Vec<u8>,
+}
+
+/// What came back: the status, and whether the connection may carry another request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub reusable: bool,
+}
+
+enum Framing {
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+impl H1Conn {
+    pub fn new(stream: TcpStream) -> H1Conn {
+        H1Conn {
+            stream,
+            buf: Vec::with_capacity(READ_CHUNK),
+            out: Vec::with_capacity(1024),
+        }
+    }
+
+    /// Whether the server closed (or wrote to) the connection while it was idle. Costs no
+    /// system call: a read that came back short cleared tokio's readiness, so a readable
+    /// socket here means the server sent something after the last answer, most often its FIN.
+    pub async fn closed_while_idle(&self) -> bool {
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(self.stream.poll_read_ready(cx).is_ready())
+        })
+        .await
+    }
+
+    /// Sends `head` (request line and headers, without Content-Length and the blank line)
+    /// with `body`, and reads the whole answer.
+    pub async fn exchange(&mut self, head: &[u8], body: &Bytes) -> Result<Answer, ErrorClass> {
+        self.out.clear();
+        self.out.extend_from_slice(head);
+        self.out.extend_from_slice(b"content-length: ");
+        self.out
+            .extend_from_slice(itoa_u64(body.len() as u64, &mut [0u8; 20]));
+        self.out.extend_from_slice(b"\r\n\r\n");
+        if body.len() <= COPY_BODY {
+            self.out.extend_from_slice(body);
+            self.stream.write_all(&self.out).await.map_err(io_class)?;
+        } else {
+            self.stream.write_all(&self.out).await.map_err(io_class)?;
+            self.stream.write_all(body).await.map_err(io_class)?;
+        }
+        self.buf.clear();
+        loop {
+            let (status, framing, keep) = self.read_head().await?;
+            // 1xx answers (100 Continue, 103 Early Hints) precede the real one.
+            if (100..200).contains(&status) && status != 101 {
+                continue;
+            }
+            let reusable = match framing {
+                Framing::Length(n) => {
+                    self.skip(n).await?;
+                    keep
+                }
+                Framing::Chunked => {
+                    self.skip_chunked().await?;
+                    keep
+                }
+                Framing::UntilClose => {
+                    self.skip_to_close().await?;
+                    false
+                }
+            };
+            // Bytes after the answer were never asked for: the connection is out of step.
+            let reusable = reusable && self.buf.is_empty() && status != 101;
+            return Ok(Answer { status, reusable });
+        }
+    }
+
+    /// Reads more bytes into `buf`; the end of the stream here is an incomplete answer.
+    async fn fill(&mut self) -> Result<(), ErrorClass> {
+        self.buf.reserve(READ_CHUNK);
+        match self.stream.read_buf(&mut self.buf).await {
+            Ok(0) => Err(ErrorClass::Connect),
+            Ok(_) => Ok(()),
+            Err(e) => Err(io_class(e)),
+        }
+    }
+
+    async fn read_head(&mut self) -> Result<(u16, Framing, bool), ErrorClass> {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut resp = httparse::Response::new(&mut headers);
+            match resp.parse(&self.buf) {
+                Ok(httparse::Status::Complete(n)) => {
+                    let status = resp.code.unwrap_or(0);
+                    let (framing, keep) = framing_of(status, resp.version, resp.headers)?;
+                    self.buf.drain(..n);
+                    return Ok((status, framing, keep));
+                }
+                Ok(httparse::Status::Partial) if self.buf.len() < MAX_HEAD => self.fill().await?,
+                // Not HTTP, or a head too large to be one: as hyper counts a parse error.
+                _ => return Err(ErrorClass::Other),
+            }
+        }
+    }
+
+    /// Consumes `n` body bytes.
+    async fn skip(&mut self, mut n: u64) -> Result<(), ErrorClass> {
+        loop {
+            let have = (self.buf.len() as u64).min(n);
+            self.buf.drain(..have as usize);
+            n -= have;
+            if n == 0 {
+                return Ok(());
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Consumes a chunked body and its trailers.
+    async fn skip_chunked(&mut self) -> Result<(), ErrorClass> {
+        loop {
+            let line = self.line().await?;
+            let size = chunk_size(&self.buf[..line]).ok_or(ErrorClass::Other)?;
+            self.buf.drain(..line + 2);
+            if size == 0 {
+                // Trailers, up to an empty line.
+                loop {
+                    let line = self.line().await?;
+                    self.buf.drain(..line + 2);
+                    if line == 0 {
+                        return Ok(());
+                    }
+                }
+            }
+            self.skip(size + 2).await?;
+        }
+    }
+
+    /// The length of the next line in `buf` (without its CRLF), reading until there is one.
+    async fn line(&mut self) -> Result<usize, ErrorClass> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                return Ok(i);
+            }
+            if self.buf.len() > MAX_HEAD {
+                return Err(ErrorClass::Other);
+            }
+            self.fill().await?;
+        }
+    }
+
+    async fn skip_to_close(&mut self) -> Result<(), ErrorClass> {
+        loop {
+            self.buf.clear();
+            self.buf.reserve(READ_CHUNK);
+            match self.stream.read_buf(&mut self.buf).await {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(io_class(e)),
+            }
+        }
+    }
+}
+
+/// How the body is delimited (RFC 9112 section 6.3) and whether the connection stays open.
+fn framing_of(
+    status: u16,
+    version: Option<u8>,
+    headers: &[httparse::Header<'_>],
+) -> Result<(Framing, bool), ErrorClass> {
+    let mut length = None;
+    let mut chunked = false;
+    let mut close = false;
+    let mut keep_alive = false;
+    for h in headers {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let v = std::str::from_utf8(h.value).map_err(|_| ErrorClass::Other)?;
+            let n: u64 = v.trim().parse().map_err(|_| ErrorClass::Other)?;
+            if length.is_some_and(|l| l != n) {
+                return Err(ErrorClass::Other);
+            }
+            length = Some(n);
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = last_token(h.value).eq_ignore_ascii_case(b"chunked");
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            for t in h.value.split(|b| *b == b',') {
+                let t = t.trim_ascii();
+                close |= t.eq_ignore_ascii_case(b"close");
+                keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+    }
+    let keep = match version {
+        Some(1) => !close,
+        _ => keep_alive && !close,
+    };
+    let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
+        Framing::Length(0)
+    } else if chunked {
+        Framing::Chunked
+    } else if let Some(n) = length {
+        Framing::Length(n)
+    } else {
+        Framing::UntilClose
+    };
+    Ok((framing, keep))
+}
+
+fn last_token(v: &[u8]) -> &[u8] {
+    v.rsplit(|b| *b == b',').next().unwrap_or(v).trim_ascii()
+}
+
+/// The size on a chunk-size line (hex, extensions after `;` ignored).
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    let hex = line.split(|b| *b == b';').next()?.trim_ascii();
+    if hex.is_empty() || hex.len() > 15 {
+        return None;
+    }
+    u64::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+}
+
+fn io_class(e: std::io::Error) -> ErrorClass {
+    super::classify::source_chain(&e)
+}
+
+/// `n` in decimal, without allocating.
+fn itoa_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h<'a>(name: &'a str, value: &'a [u8]) -> httparse::Header<'a> {
+        httparse::Header { name, value }
+    }
+
+    type Case<'a> = (u16, Option<u8>, Vec<httparse::Header<'a>>, &'a str, bool);
+
+    #[test]
+    fn bodies_are_delimited_as_rfc_9112_says() {
+        let cases: Vec<Case> = vec![
+            (
+                200,
+                Some(1),
+                vec![h("Content-Length", b"12")],
+                "len 12",
+                true,
+            ),
+            (
+                200,
+                Some(1),
+                vec![h("transfer-encoding", b"gzip, chunked")],
+                "chunked",
+                true,
+            ),
+            // Chunked wins over a Content-Length sent beside it.
+            (
+                200,
+                Some(1),
+                vec![
+                    h("content-length", b"5"),
+                    h("Transfer-Encoding", b"chunked"),
+                ],
+                "chunked",
+                true,
+            ),
+            (200, Some(1), vec![], "close", true),
+            (204, Some(1), vec![h("content-length", b"9")], "len 0", true),
+            (304, Some(1), vec![], "len 0", true),
+            (
+                200,
+                Some(1),
+                vec![h("connection", b"Close"), h("content-length", b"1")],
+                "len 1",
+                false,
+            ),
+            (
+                200,
+                Some(0),
+                vec![h("content-length", b"1")],
+                "len 1",
+                false,
+            ),
+            (
+                200,
+                Some(0),
+                vec![h("connection", b"keep-alive"), h("content-length", b"1")],
+                "len 1",
+                true,
+            ),
+        ];
+        for (status, version, headers, want, want_keep) in cases {
+            let (f, keep) = framing_of(status, version, &headers).unwrap();
+            let got = match f {
+                Framing::Length(n) => format!("len {n}"),
+                Framing::Chunked => "chunked".into(),
+                Framing::UntilClose => "close".into(),
+            };
+            assert_eq!(
+                (got.as_str(), keep),
+                (want, want_keep),
+                "{status} {headers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn conflicting_or_invalid_lengths_are_refused() {
+        for headers in [
+            vec![h("content-length", b"1"), h("content-length", b"2")],
+            vec![h("content-length", b"-1")],
+            vec![h("content-length", b"ten")],
+        ] {
+            assert!(framing_of(200, Some(1), &headers).is_err(), "{headers:?}");
+        }
+        // The same length twice is one length.
+        let same = [h("content-length", b"3"), h("content-length", b"3")];
+        assert!(matches!(
+            framing_of(200, Some(1), &same),
+            Ok((Framing::Length(3), true))
+        ));
+    }
+
+    #[test]
+    fn chunk_sizes_are_hex_with_optional_extensions() {
+        assert_eq!(chunk_size(b"1a"), Some(26));
+        assert_eq!(chunk_size(b"0"), Some(0));
+        assert_eq!(chunk_size(b"FF;name=value"), Some(255));
+        assert_eq!(chunk_size(b""), None);
+        assert_eq!(chunk_size(b"xyz"), None);
+        assert_eq!(chunk_size(b"1234567890abcdef0"), None);
+    }
+
+    #[test]
+    fn decimal_lengths_render_without_allocating() {
+        for n in [0u64, 7, 10, 1234567, u64::MAX] {
+            assert_eq!(itoa_u64(n, &mut [0; 20]), n.to_string().as_bytes());
+        }
+    }
+}

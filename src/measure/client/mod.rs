@@ -1,0 +1,66 @@
+//! Targets: the one thing that differs between an HTTP model server and a SageMaker endpoint.
+//!
+//! A [`Target`] sends one request body and says what became of it as an [`Outcome`]; the load
+//! generator owns the clock, so every target is timed the same way. [`AnyTarget`] picks the
+//! implementation a campaign names.
+
+pub mod classify;
+pub mod h1;
+pub mod http;
+pub mod resolve;
+pub mod sagemaker;
+mod target;
+
+use bytes::Bytes;
+
+use crate::config::{Campaign, TargetKind};
+use crate::error::Result;
+use crate::measure::stats::{ErrorClass, Outcome};
+
+pub use target::{ErrorSamples, Target};
+
+/// The target a campaign names.
+pub enum AnyTarget {
+    Http(http::HttpTarget),
+    Sagemaker(sagemaker::SagemakerTarget),
+}
+
+impl AnyTarget {
+    /// Builds the target of a validated campaign. `pool` is the number of connections to keep.
+    pub async fn from_campaign(c: &Campaign) -> Result<AnyTarget> {
+        match c.target.kind {
+            TargetKind::Http => Ok(AnyTarget::Http(http::HttpTarget::new(
+                &http::HttpTargetConfig::from_campaign(c)?,
+            )?)),
+            TargetKind::Sagemaker => Ok(AnyTarget::Sagemaker(
+                sagemaker::SagemakerTarget::new(&sagemaker::SagemakerTargetConfig::from_campaign(
+                    c,
+                )?)
+                .await?,
+            )),
+        }
+    }
+}
+
+impl Target for AnyTarget {
+    async fn invoke(&self, body: Bytes) -> Outcome {
+        match self {
+            AnyTarget::Http(t) => t.invoke(body).await,
+            AnyTarget::Sagemaker(t) => t.invoke(body).await,
+        }
+    }
+
+    fn variant_names(&self) -> Vec<String> {
+        match self {
+            AnyTarget::Http(t) => t.variant_names(),
+            AnyTarget::Sagemaker(t) => t.variant_names(),
+        }
+    }
+
+    fn error_samples(&self) -> Vec<(ErrorClass, String)> {
+        match self {
+            AnyTarget::Http(t) => t.error_samples(),
+            AnyTarget::Sagemaker(t) => t.error_samples(),
+        }
+    }
+}

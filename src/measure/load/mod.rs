@@ -1,0 +1,275 @@
+//! The load generator: runs one step at one offered rate and measures it.
+//!
+//! Open model: request `i` is due at `start + i / rate` whatever the endpoint does, so a stalled
+//! endpoint builds a backlog whose waiting shows in `latency_ms` instead of being hidden
+//! (coordinated omission). Up to `max_concurrency` workers each take the next due request from a
+//! shared counter, sleep until it is due, send it and record it; a late worker sends at once.
+//! This module knows nothing about requirements: it only measures.
+
+pub mod schedule;
+mod watch;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::measure::client::Target;
+use crate::measure::payload::Payloads;
+use crate::measure::stats::{ErrorClass, Outcome, Recorder, ShardSummary, StepMeasurement};
+use crate::measure::threads;
+
+pub use schedule::Schedule;
+pub use watch::AbortRule;
+
+/// The resolution of tokio's timer.
+const TICK: Duration = Duration::from_millis(1);
+
+/// Everything one step needs to know.
+#[derive(Debug, Clone)]
+pub struct StepSpec {
+    pub schedule: Schedule,
+    pub max_concurrency: usize,
+    /// A request that takes longer is abandoned and counted as `timeout`.
+    pub timeout: Duration,
+    /// After the window ends, measured requests still queued in the generator are sent for at
+    /// most this long; the rest are counted as `unsent`.
+    pub drain_grace: Duration,
+    /// Stop the step early, failed, when too many requests fail (none: never).
+    pub abort: Option<AbortRule>,
+}
+
+impl StepSpec {
+    pub fn new(
+        rate: f64,
+        warmup_s: f64,
+        window_s: f64,
+        max_concurrency: usize,
+        timeout: Duration,
+    ) -> StepSpec {
+        StepSpec {
+            schedule: Schedule {
+                rate,
+                warmup_s,
+                window_s,
+            },
+            max_concurrency: max_concurrency.max(1),
+            timeout,
+            drain_grace: Duration::from_secs_f64((1.0 + window_s * 0.1).min(10.0)),
+            abort: None,
+        }
+    }
+
+    /// The longest a step can last: every request is sent by the end of the drain grace, and
+    /// the last one sent is abandoned after the timeout.
+    pub fn longest(&self) -> Duration {
+        Duration::from_secs_f64(self.schedule.warmup_s + self.schedule.window_s)
+            + self.drain_grace
+            + self.timeout
+    }
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepEnd {
+    /// Every due request was sent (or counted unsent) and every sent one answered.
+    Completed,
+    /// Stopped early through the cancellation token; in-flight requests were abandoned.
+    Cancelled,
+    /// Stopped early because too many requests failed (the measurement's `abort` says when);
+    /// in-flight requests were abandoned.
+    Aborted,
+}
+
+/// A running step's shared state, readable while the step runs (for progress display).
+pub struct StepHandle {
+    pub recorder: Arc<Recorder>,
+    pub cancel: CancellationToken,
+}
+
+/// Runs one step to its end and returns what was measured.
+///
+/// `cancel` stops the step early: no new request is sent and requests in flight are abandoned.
+/// So does the abort rule, if the spec has one, watched by one task sampling the recorder's
+/// counters (nothing is added to the per-request path).
+pub async fn run_step<T: Target>(
+    target: Arc<T>,
+    payloads: Arc<Payloads>,
+    spec: &StepSpec,
+    handle: &StepHandle,
+) -> (StepMeasurement, StepEnd) {
+    let sched = spec.schedule;
+    let total = sched.total();
+    let first_measured = sched.first_measured();
+    let workers = (spec.max_concurrency as u64).min(total).max(1) as usize;
+    let recorder = handle.recorder.clone();
+    let next = Arc::new(AtomicU64::new(0));
+
+    let start = Instant::now() + Duration::from_millis(2);
+    let window_start = start + Duration::from_secs_f64(sched.warmup_s);
+    let window_end = window_start + Duration::from_secs_f64(sched.window_s);
+    let send_deadline = window_end + spec.drain_grace;
+    // Workers stop on an interrupt (the parent token) or an abort (this one only).
+    let stop = handle.cancel.child_token();
+    let watcher_done = CancellationToken::new();
+    let watcher = spec.abort.map(|rule| {
+        tokio::spawn(watch::watch_errors(
+            recorder.clone(),
+            rule,
+            start,
+            stop.clone(),
+            watcher_done.clone(),
+        ))
+    });
+
+    let mut set = JoinSet::new();
+    let threads = threads::handles();
+    for w in 0..workers {
+        let ctx = Worker {
+            id: w,
+            target: target.clone(),
+            payloads: payloads.clone(),
+            recorder: recorder.clone(),
+            next: next.clone(),
+            cancel: stop.clone(),
+            sched,
+            total,
+            first_measured,
+            start,
+            window_start,
+            window_end,
+            send_deadline,
+            timeout: spec.timeout,
+        };
+        match threads.get(w % threads.len().max(1)) {
+            Some(h) => set.spawn_on(ctx.run(), h),
+            None => set.spawn(ctx.run()),
+        };
+    }
+    while set.join_next().await.is_some() {}
+    watcher_done.cancel();
+    let abort = match watcher {
+        Some(w) => w.await.ok().flatten(),
+        None => None,
+    };
+
+    let end = if handle.cancel.is_cancelled() {
+        StepEnd::Cancelled
+    } else if abort.is_some() {
+        StepEnd::Aborted
+    } else {
+        StepEnd::Completed
+    };
+    // An aborted step measured only the part of its window that ran.
+    let window_s = match abort {
+        Some(a) => (a.at_s - sched.warmup_s).clamp(0.0, sched.window_s),
+        None => sched.window_s,
+    };
+    let merged = recorder.merged();
+    let measurement = StepMeasurement {
+        offered_rps: sched.rate,
+        abort,
+        window_s,
+        warmup_s: sched.warmup_s,
+        completed_in_window: recorder.completed_in_window.load(Ordering::Relaxed),
+        sent: recorder.sent.load(Ordering::Relaxed),
+        unsent: recorder.unsent.load(Ordering::Relaxed),
+        shard: ShardSummary::from_shard(&merged, &target.variant_names()),
+    };
+    (measurement, end)
+}
+
+struct Worker<T> {
+    id: usize,
+    target: Arc<T>,
+    payloads: Arc<Payloads>,
+    recorder: Arc<Recorder>,
+    next: Arc<AtomicU64>,
+    cancel: CancellationToken,
+    sched: Schedule,
+    total: u64,
+    first_measured: u64,
+    start: Instant,
+    window_start: Instant,
+    window_end: Instant,
+    send_deadline: Instant,
+    timeout: Duration,
+}
+
+impl<T: Target> Worker<T> {
+    async fn run(self) {
+        // One timer and one cancellation waiter for the whole step, re-armed per request:
+        // nothing is allocated or registered anew on the per-request path.
+        let cancelled = self.cancel.clone().cancelled_owned();
+        tokio::pin!(cancelled);
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        loop {
+            if self.cancel.is_cancelled() {
+                return;
+            }
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.total {
+                return;
+            }
+            let intended = self.start + self.sched.due(i);
+            let measured = i >= self.first_measured;
+            let now = Instant::now();
+            if now + TICK < intended {
+                // tokio's timer ends a sleep in the first 1 ms tick at or after its deadline;
+                // waking in the tick before the due time instead keeps the generator's own
+                // timer out of `latency_ms`. An early request is measured as if sent on time
+                // (below), so it is never measured short.
+                timer.as_mut().reset(intended - TICK);
+                tokio::select! {
+                    _ = &mut timer => {}
+                    _ = &mut cancelled => return,
+                }
+            } else if now >= self.send_deadline {
+                // The step is over and this request is still queued here: stop sending and
+                // count every request left as unsent, once, whichever worker gets here first.
+                let left_from = self.next.swap(self.total, Ordering::Relaxed).max(i + 1);
+                let mut unsent = self.total.saturating_sub(left_from);
+                if measured {
+                    unsent += 1;
+                }
+                let unmeasured_left = self.first_measured.saturating_sub(left_from);
+                unsent = unsent.saturating_sub(unmeasured_left);
+                self.recorder.unsent.fetch_add(unsent, Ordering::Relaxed);
+                return;
+            }
+            let body = self.payloads.pick(i);
+            if measured {
+                self.recorder.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            let sent_at = Instant::now();
+            timer.as_mut().reset(sent_at + self.timeout);
+            let outcome = tokio::select! {
+                o = self.target.invoke(body) => o,
+                _ = &mut timer => Outcome::error(ErrorClass::Timeout, None),
+                _ = &mut cancelled => return,
+            };
+            let done = Instant::now();
+            let service = done.saturating_duration_since(sent_at);
+            // A request sent early (inside the timer's last tick) is measured as if sent on
+            // time: its latency is its service time, and it completes in the window it would
+            // have completed in.
+            let on_time = done + intended.saturating_duration_since(sent_at);
+            if on_time >= self.window_start && on_time < self.window_end {
+                self.recorder
+                    .completed_in_window
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            if measured {
+                let latency = on_time.saturating_duration_since(intended).as_micros() as u64;
+                self.recorder
+                    .record(self.id, latency, service.as_micros() as u64, &outcome);
+            } else {
+                self.recorder.note_warmup(&outcome);
+            }
+        }
+    }
+}

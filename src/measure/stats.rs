@@ -1,0 +1,535 @@
+//! Measurement of one step: error classes, HDR histograms, and the [`StepResult`] they become.
+//!
+//! Workers record into a few mutex-guarded shards (a worker always uses the same shard, so the
+//! locks are nearly never contended); shards are merged once at step end. Nothing is allocated
+//! and no message is sent per request, and memory stays constant however long a step runs.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::num::round3;
+
+/// Why a request did not succeed. The snake-case names are stable report keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// ThrottlingException, HTTP 429.
+    Throttled,
+    /// SageMaker ModelError (424) or a 5xx from a container.
+    ModelError,
+    ModelNotReady,
+    /// HTTP 503.
+    ServiceUnavailable,
+    InternalFailure,
+    /// A 4xx other than 429.
+    Validation,
+    Timeout,
+    /// Refused, reset, DNS, TLS.
+    Connect,
+    Other,
+}
+
+impl ErrorClass {
+    pub const ALL: [ErrorClass; 9] = [
+        ErrorClass::Throttled,
+        ErrorClass::ModelError,
+        ErrorClass::ModelNotReady,
+        ErrorClass::ServiceUnavailable,
+        ErrorClass::InternalFailure,
+        ErrorClass::Validation,
+        ErrorClass::Timeout,
+        ErrorClass::Connect,
+        ErrorClass::Other,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Throttled => "throttled",
+            ErrorClass::ModelError => "model_error",
+            ErrorClass::ModelNotReady => "model_not_ready",
+            ErrorClass::ServiceUnavailable => "service_unavailable",
+            ErrorClass::InternalFailure => "internal_failure",
+            ErrorClass::Validation => "validation",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Connect => "connect",
+            ErrorClass::Other => "other",
+        }
+    }
+
+    /// How an HTTP status (of a plain HTTP model server) maps onto the classes.
+    pub fn from_http_status(status: u16) -> Option<ErrorClass> {
+        match status {
+            200..=299 => None,
+            429 => Some(ErrorClass::Throttled),
+            // SageMaker's ModelError status, seen when an HTTP target is a runtime-style proxy.
+            424 => Some(ErrorClass::ModelError),
+            503 => Some(ErrorClass::ServiceUnavailable),
+            408 | 504 => Some(ErrorClass::Timeout),
+            400..=499 => Some(ErrorClass::Validation),
+            500..=599 => Some(ErrorClass::ModelError),
+            _ => Some(ErrorClass::Other),
+        }
+    }
+}
+
+/// What one request came to. Timings are taken by the load generator, not the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// `None` is success.
+    pub class: Option<ErrorClass>,
+    /// The HTTP status seen, when a response arrived.
+    pub status: Option<u16>,
+    /// For SageMaker model errors: the container's own status (`OriginalStatusCode`).
+    pub original_status: Option<u16>,
+    /// Index into the target's variant table (`x-Amzn-Invoked-Production-Variant`).
+    pub variant: Option<u8>,
+}
+
+impl Outcome {
+    pub fn success(status: u16) -> Outcome {
+        Outcome {
+            class: None,
+            status: Some(status),
+            original_status: None,
+            variant: None,
+        }
+    }
+
+    pub fn error(class: ErrorClass, status: Option<u16>) -> Outcome {
+        Outcome {
+            class: Some(class),
+            status,
+            original_status: None,
+            variant: None,
+        }
+    }
+}
+
+/// Microsecond HDR histogram covering 1 µs to 2 hours at 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 2 * 3600 * 1_000_000, 3)
+        .expect("static histogram bounds are valid")
+}
+
+const MAX_STATUS: usize = 600;
+/// Production variants counted separately per step (SageMaker allows 10 per endpoint).
+pub const MAX_VARIANTS: usize = 16;
+
+/// One shard of a step's measurements.
+pub struct Shard {
+    pub latency: Histogram<u64>,
+    pub service: Histogram<u64>,
+    pub requests: u64,
+    pub errors: [u64; 9],
+    statuses: Box<[u64; MAX_STATUS]>,
+    original_statuses: Box<[u64; MAX_STATUS]>,
+    variants: [u64; MAX_VARIANTS],
+}
+
+impl Shard {
+    fn new() -> Shard {
+        Shard {
+            latency: new_histogram(),
+            service: new_histogram(),
+            requests: 0,
+            errors: [0; 9],
+            statuses: Box::new([0; MAX_STATUS]),
+            original_statuses: Box::new([0; MAX_STATUS]),
+            variants: [0; MAX_VARIANTS],
+        }
+    }
+
+    fn merge(&mut self, other: &Shard) {
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = self.latency.add(&other.latency);
+        let _ = self.service.add(&other.service);
+        self.requests += other.requests;
+        for (a, b) in self.errors.iter_mut().zip(other.errors.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.statuses.iter_mut().zip(other.statuses.iter()) {
+            *a += b;
+        }
+        for (a, b) in self
+            .original_statuses
+            .iter_mut()
+            .zip(other.original_statuses.iter())
+        {
+            *a += b;
+        }
+        for (a, b) in self.variants.iter_mut().zip(other.variants.iter()) {
+            *a += b;
+        }
+    }
+}
+
+/// Collects a step's measurements from all workers.
+pub struct Recorder {
+    shards: Vec<Mutex<Shard>>,
+    /// Responses received (any outcome, any request) inside the measured window.
+    pub completed_in_window: AtomicU64,
+    /// Measured requests never sent because the step ended with them still queued.
+    pub unsent: AtomicU64,
+    /// Measured requests sent.
+    pub sent: AtomicU64,
+    /// Live counters for progress display (measured requests only).
+    pub live_done: AtomicU64,
+    pub live_errors: AtomicU64,
+    /// Warm-up requests answered (or failed), and of those the errors: with the live counters
+    /// they let the abort watcher see a broken endpoint from the step's first second.
+    pub warmup_done: AtomicU64,
+    pub warmup_errors: AtomicU64,
+}
+
+impl Recorder {
+    pub fn new(shards: usize) -> Recorder {
+        Recorder {
+            shards: (0..shards.max(1))
+                .map(|_| Mutex::new(Shard::new()))
+                .collect(),
+            completed_in_window: AtomicU64::new(0),
+            unsent: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            live_done: AtomicU64::new(0),
+            live_errors: AtomicU64::new(0),
+            warmup_done: AtomicU64::new(0),
+            warmup_errors: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one warm-up request's outcome (warm-up requests are not measured).
+    pub fn note_warmup(&self, outcome: &Outcome) {
+        self.warmup_done.fetch_add(1, Ordering::Relaxed);
+        if outcome.class.is_some() {
+            self.warmup_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Requests finished so far in the step, warm-up included, and how many of them failed.
+    pub fn finished_and_failed(&self) -> (u64, u64) {
+        (
+            self.live_done.load(Ordering::Relaxed) + self.warmup_done.load(Ordering::Relaxed),
+            self.live_errors.load(Ordering::Relaxed) + self.warmup_errors.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Records one measured request. `latency_us` counts from the intended send time,
+    /// `service_us` from the actual send.
+    pub fn record(&self, shard: usize, latency_us: u64, service_us: u64, outcome: &Outcome) {
+        let mut s = match self.shards[shard % self.shards.len()].lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        s.latency.saturating_record(latency_us.max(1));
+        s.service.saturating_record(service_us.max(1));
+        s.requests += 1;
+        if let Some(c) = outcome.class {
+            s.errors[c.index()] += 1;
+        }
+        if let Some(st) = outcome.status {
+            s.statuses[(st as usize).min(MAX_STATUS - 1)] += 1;
+        }
+        if let Some(st) = outcome.original_status {
+            s.original_statuses[(st as usize).min(MAX_STATUS - 1)] += 1;
+        }
+        if let Some(v) = outcome.variant {
+            s.variants[(v as usize).min(MAX_VARIANTS - 1)] += 1;
+        }
+        drop(s);
+        self.live_done.fetch_add(1, Ordering::Relaxed);
+        if outcome.class.is_some() {
+            self.live_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// All shards merged into one.
+    pub fn merged(&self) -> Shard {
+        let mut total = Shard::new();
+        for s in &self.shards {
+            let g = match s.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            total.merge(&g);
+        }
+        total
+    }
+
+    /// p99 of latency so far, in milliseconds (for progress display).
+    pub fn live_p99_ms(&self) -> f64 {
+        let mut h = new_histogram();
+        for s in &self.shards {
+            if let Ok(g) = s.lock() {
+                let _ = h.add(&g.latency);
+            }
+        }
+        if h.is_empty() {
+            0.0
+        } else {
+            h.value_at_quantile(0.99) as f64 / 1000.0
+        }
+    }
+}
+
+/// Percentiles of one latency distribution, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+impl LatencySummary {
+    pub fn from_histogram(h: &Histogram<u64>) -> LatencySummary {
+        if h.is_empty() {
+            return LatencySummary::default();
+        }
+        let ms = |us: u64| round3(us as f64 / 1000.0);
+        LatencySummary {
+            p50: ms(h.value_at_quantile(0.5)),
+            p90: ms(h.value_at_quantile(0.9)),
+            p95: ms(h.value_at_quantile(0.95)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+            mean: round3(h.mean() / 1000.0),
+        }
+    }
+}
+
+/// One measured step, as it appears in `report.json` under `steps[]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepResult {
+    pub offered_rps: f64,
+    pub achieved_rps: f64,
+    /// Length of the measured window (after warm-up), seconds.
+    pub duration_s: f64,
+    /// Measured requests that got an answer (or failed): the denominator of `error_percent`.
+    pub requests: u64,
+    pub errors: u64,
+    pub error_percent: f64,
+    pub errors_by_class: BTreeMap<String, u64>,
+    /// From the intended send time: queueing included.
+    pub latency_ms: LatencySummary,
+    /// From the actual send.
+    pub service_ms: LatencySummary,
+    pub pass: bool,
+    pub reasons: Vec<String>,
+    /// Measured requests that were sent.
+    #[serde(default)]
+    pub sent: u64,
+    /// Measured requests still queued in the generator when the step ended.
+    #[serde(default)]
+    pub unsent: u64,
+    #[serde(default)]
+    pub warmup_s: f64,
+    /// Count per HTTP status seen.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub status_counts: BTreeMap<String, u64>,
+    /// For model errors: count per container status (`OriginalStatusCode`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub original_status_counts: BTreeMap<String, u64>,
+    /// Count per production variant that served the calls.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variants: BTreeMap<String, u64>,
+    /// The step was stopped early because too many requests failed (`[load]
+    /// abort_error_percent`); its reasons say when and why.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub aborted: bool,
+}
+
+/// What the step runner measured, before a verdict is attached.
+#[derive(Debug, Clone)]
+pub struct StepMeasurement {
+    pub offered_rps: f64,
+    /// Set when the step was aborted for errors; `window_s` is then the part that ran.
+    pub abort: Option<Abort>,
+    pub window_s: f64,
+    pub warmup_s: f64,
+    pub completed_in_window: u64,
+    pub sent: u64,
+    pub unsent: u64,
+    pub shard: ShardSummary,
+}
+
+/// Why and when a step was aborted: the error percent over the trailing window that crossed
+/// the threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Abort {
+    pub error_percent: f64,
+    /// Length of the window it was measured over, seconds.
+    pub over_s: f64,
+    /// Seconds since the step started (warm-up included).
+    pub at_s: f64,
+}
+
+/// The plain-data content of a merged shard.
+#[derive(Debug, Clone, Default)]
+pub struct ShardSummary {
+    pub requests: u64,
+    pub errors: [u64; 9],
+    pub latency: LatencySummary,
+    pub service: LatencySummary,
+    pub status_counts: BTreeMap<String, u64>,
+    pub original_status_counts: BTreeMap<String, u64>,
+    pub variants: BTreeMap<String, u64>,
+}
+
+impl ShardSummary {
+    pub fn from_shard(s: &Shard, variant_names: &[String]) -> ShardSummary {
+        let counts = |a: &[u64; MAX_STATUS]| -> BTreeMap<String, u64> {
+            a.iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| (k.to_string(), *n))
+                .collect()
+        };
+        ShardSummary {
+            requests: s.requests,
+            errors: s.errors,
+            latency: LatencySummary::from_histogram(&s.latency),
+            service: LatencySummary::from_histogram(&s.service),
+            status_counts: counts(&s.statuses),
+            original_status_counts: counts(&s.original_statuses),
+            variants: s
+                .variants
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| {
+                    (
+                        variant_names
+                            .get(k)
+                            .cloned()
+                            .unwrap_or_else(|| format!("variant-{k}")),
+                        *n,
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+impl StepMeasurement {
+    /// Turns a measurement into a step result; the verdict fills `pass` and `reasons`.
+    pub fn into_result(self) -> StepResult {
+        let s = self.shard;
+        let errors: u64 = s.errors.iter().sum();
+        let achieved = if self.window_s > 0.0 {
+            self.completed_in_window as f64 / self.window_s
+        } else {
+            0.0
+        };
+        StepResult {
+            offered_rps: round3(self.offered_rps),
+            achieved_rps: round3(achieved),
+            duration_s: round3(self.window_s),
+            requests: s.requests,
+            errors,
+            error_percent: if s.requests > 0 {
+                round3(errors as f64 * 100.0 / s.requests as f64)
+            } else {
+                0.0
+            },
+            errors_by_class: ErrorClass::ALL
+                .iter()
+                .filter(|c| s.errors[c.index()] > 0)
+                .map(|c| (c.name().to_string(), s.errors[c.index()]))
+                .collect(),
+            latency_ms: s.latency,
+            service_ms: s.service,
+            pass: false,
+            reasons: Vec::new(),
+            sent: self.sent,
+            unsent: self.unsent,
+            warmup_s: round3(self.warmup_s),
+            status_counts: s.status_counts,
+            original_status_counts: s.original_status_counts,
+            variants: s.variants,
+            aborted: self.abort.is_some(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_keeps_a_multi_second_tail_without_panicking() {
+        let r = Recorder::new(2);
+        for i in 0..990u64 {
+            r.record(i as usize, 10_000, 9_000, &Outcome::success(200));
+        }
+        for i in 0..10u64 {
+            // a 40-minute request must be recorded, not rejected
+            r.record(
+                i as usize,
+                40 * 60 * 1_000_000,
+                1_000,
+                &Outcome::error(ErrorClass::Timeout, None),
+            );
+        }
+        let m = r.merged();
+        let s = ShardSummary::from_shard(&m, &[]);
+        assert_eq!(s.requests, 1000);
+        assert_eq!(s.errors[ErrorClass::Timeout.index()], 10);
+        assert!((s.latency.p50 - 10.0).abs() < 0.02, "{:?}", s.latency);
+        assert!(s.latency.max > 2_390_000.0, "{:?}", s.latency);
+        assert_eq!(s.status_counts.get("200"), Some(&990));
+    }
+
+    #[test]
+    fn http_statuses_map_onto_the_stable_classes() {
+        assert_eq!(ErrorClass::from_http_status(200), None);
+        assert_eq!(ErrorClass::from_http_status(204), None);
+        assert_eq!(
+            ErrorClass::from_http_status(429),
+            Some(ErrorClass::Throttled)
+        );
+        assert_eq!(
+            ErrorClass::from_http_status(503),
+            Some(ErrorClass::ServiceUnavailable)
+        );
+        assert_eq!(
+            ErrorClass::from_http_status(500),
+            Some(ErrorClass::ModelError)
+        );
+        assert_eq!(
+            ErrorClass::from_http_status(424),
+            Some(ErrorClass::ModelError)
+        );
+        assert_eq!(
+            ErrorClass::from_http_status(404),
+            Some(ErrorClass::Validation)
+        );
+        assert_eq!(ErrorClass::from_http_status(302), Some(ErrorClass::Other));
+    }
+
+    #[test]
+    fn class_names_match_their_serde_names() {
+        for c in ErrorClass::ALL {
+            assert_eq!(
+                serde_json::to_string(&c).unwrap(),
+                format!("\"{}\"", c.name())
+            );
+            assert_eq!(ErrorClass::ALL[c.index()], c);
+        }
+    }
+}

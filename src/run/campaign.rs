@@ -1,0 +1,356 @@
+//! The campaign loop: ask the search for the next rate, run a step, judge it, journal it, and
+//! finally recommend and write the report.
+//!
+//! It owns the interrupt token and the progress display; everything it calls below is either
+//! pure (search, verdict, recommend) or measures one step (load).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Campaign, SearchKind};
+use crate::decide::recommend;
+use crate::decide::search::{self, Next, Plan, Probe};
+use crate::decide::verdict;
+use crate::error::Result;
+use crate::measure::client::{AnyTarget, Target};
+use crate::measure::load::{self, AbortRule, StepEnd, StepHandle, StepSpec};
+use crate::measure::payload::Payloads;
+use crate::measure::stats::{Recorder, StepResult};
+use crate::prices::{self, PriceSource, PriceTable};
+use crate::report::{self, Report};
+use crate::run::caps::{self, CapStop, Caps};
+use crate::run::resume;
+
+/// How a campaign ended; each maps to an exit code (architecture.md). A campaign ended by a
+/// safety cap is not interrupted: it ends as `Recommended` or `NoPassingRate` by what its
+/// completed steps found, and its report is marked partial with the cap in `stop_reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A recommendation was found: 0.
+    Recommended,
+    /// The campaign ran but no tested rate met the requirements: 3.
+    NoPassingRate,
+    /// Interrupted; a partial report was written: 130.
+    Interrupted,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Recommended => 0,
+            Outcome::NoPassingRate => 3,
+            Outcome::Interrupted => 130,
+        }
+    }
+}
+
+/// Options of one run that are not part of the campaign file.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Report folder; default `<reports_root>/<name>-<timestamp>`.
+    pub out: Option<PathBuf>,
+    pub reports_root: PathBuf,
+    /// No progress display and no per-step lines on stderr.
+    pub quiet: bool,
+    /// Cancelled on the first Ctrl-C: the current step stops and a partial report is written.
+    pub interrupt: CancellationToken,
+    /// `--prices`: replaces the built-in price table of the campaign's region.
+    pub prices: Option<PriceTable>,
+    /// Continue the campaign whose report folder this is (`run --resume DIR`).
+    pub resume: Option<PathBuf>,
+}
+
+impl RunOptions {
+    pub fn new(out: Option<PathBuf>, quiet: bool) -> RunOptions {
+        RunOptions {
+            out,
+            reports_root: PathBuf::from("reports"),
+            quiet,
+            interrupt: CancellationToken::new(),
+            prices: None,
+            resume: None,
+        }
+    }
+}
+
+/// A finished campaign.
+#[derive(Debug)]
+pub struct Finished {
+    pub report: Report,
+    pub dir: PathBuf,
+    pub outcome: Outcome,
+}
+
+/// Whether a content type is JSON (so payloads are checked as JSON).
+pub fn is_json(content_type: &str) -> bool {
+    let ct = content_type.to_ascii_lowercase();
+    ct.starts_with("application/json") || ct.contains("+json")
+}
+
+/// Runs a campaign loaded from `campaign_file`.
+pub async fn run(c: &Campaign, campaign_file: &Path, opts: &RunOptions) -> Result<Finished> {
+    let payloads = Payloads::load(&c.payload, campaign_file, is_json(&c.target.content_type))?;
+    let target = AnyTarget::from_campaign(c).await?;
+    run_with(c, Arc::new(target), Arc::new(payloads), opts).await
+}
+
+/// The search plan a campaign describes.
+pub fn plan_of(c: &Campaign) -> Plan {
+    let l = &c.load;
+    match l.search {
+        SearchKind::Adaptive => Plan::Adaptive {
+            start_rps: l.start_rps,
+            max_rps: l.max_rps,
+            growth_factor: l.growth_factor,
+            resolution_percent: l.resolution_percent,
+        },
+        SearchKind::Walk => Plan::Walk {
+            rates: l.walk.clone().unwrap_or_default(),
+            max_rps: l.max_rps,
+        },
+    }
+}
+
+/// Runs a campaign against an already built target.
+pub async fn run_with<T: Target>(
+    c: &Campaign,
+    target: Arc<T>,
+    payloads: Arc<Payloads>,
+    opts: &RunOptions,
+) -> Result<Finished> {
+    let session = match &opts.resume {
+        Some(dir) => resume::resume(dir, c, &payloads)?,
+        None => resume::start(c, &payloads, opts.out.as_deref(), &opts.reports_root)?,
+    };
+    let resume::Session {
+        dir,
+        mut journal,
+        mut steps,
+        started_at,
+    } = session;
+    if opts.resume.is_some() && !opts.quiet {
+        eprintln!(
+            "rightsize: resuming {} after {} completed step(s)",
+            dir.display(),
+            steps.len()
+        );
+    }
+    let plan = plan_of(c);
+    let caps = Caps::new(&c.load, tokio::time::Instant::now());
+    let mut sent_so_far: u64 = steps.iter().map(caps::requests_sent).sum();
+    let mut interrupted = false;
+    let mut capped: Option<CapStop> = None;
+    let stop = loop {
+        let history: Vec<Probe> = steps
+            .iter()
+            .map(|s| Probe {
+                offered_rps: s.offered_rps,
+                pass: s.pass,
+            })
+            .collect();
+        let rate = match search::next(&plan, &history) {
+            Next::Offer(r) => r,
+            Next::Stop(s) => break s.describe().to_string(),
+        };
+        if opts.interrupt.is_cancelled() {
+            interrupted = true;
+            break "interrupted".to_string();
+        }
+        let index = steps.len() + 1;
+        let mut spec = StepSpec::new(
+            rate,
+            c.load.warmup_seconds,
+            c.load.step_seconds,
+            c.load.max_concurrency as usize,
+            Duration::from_millis(c.target.timeout_ms),
+        );
+        spec.abort = (c.load.abort_error_percent < 100.0)
+            .then(|| AbortRule::new(c.load.abort_error_percent, c.load.abort_after_seconds));
+        if let Some(cap) = caps.check_before(&spec, sent_so_far, tokio::time::Instant::now()) {
+            let reason = cap.reason.clone();
+            capped = Some(cap);
+            break reason;
+        }
+        let handle = StepHandle {
+            recorder: Arc::new(Recorder::new((c.load.max_concurrency as usize).min(16))),
+            cancel: opts.interrupt.child_token(),
+        };
+        let deadline = caps.cut_at_deadline(&handle.cancel);
+        let progress = Progress::start(index, &spec, &handle, opts.quiet);
+        let (measurement, end) =
+            load::run_step(target.clone(), payloads.clone(), &spec, &handle).await;
+        drop(deadline);
+        progress.finish().await;
+        if end == StepEnd::Cancelled {
+            if opts.interrupt.is_cancelled() {
+                interrupted = true;
+                break format!("interrupted during step {index}; that step was discarded");
+            }
+            let cap = caps.cut_reason(index);
+            let reason = cap.reason.clone();
+            capped = Some(cap);
+            break reason;
+        }
+        let abort = measurement.abort;
+        let mut step = measurement.into_result();
+        let (pass, mut reasons) = verdict::judge(&step, &c.requirements);
+        if let Some(a) = abort {
+            reasons.insert(
+                0,
+                format!(
+                    "aborted after {:.1} s: {:.1}% of requests failed over {:.1} s (abort_error_percent = {})",
+                    a.at_s,
+                    a.error_percent,
+                    a.over_s,
+                    crate::num::fmt_num(c.load.abort_error_percent)
+                ),
+            );
+        }
+        step.pass = pass && abort.is_none();
+        step.reasons = reasons;
+        sent_so_far += caps::requests_sent(&step);
+        if !opts.quiet {
+            eprintln!("{}", step_line(index, &step));
+        }
+        // A journal that cannot be written must not lose the run: the report still gets the step.
+        if let Err(e) = journal.append(&step) {
+            eprintln!("warning: {e}");
+        }
+        steps.push(step);
+    };
+
+    let recommendation = recommend::recommend_campaign(&steps, c).map(|r| {
+        let source = PriceSource::select(opts.prices.as_ref(), c.target.region.as_deref());
+        prices::attach_cost(r, &source)
+    });
+    let report = Report {
+        schema_version: report::SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at,
+        finished_at: report::now_rfc3339(),
+        campaign: c.redacted(),
+        max_rps: recommend::max_rps_per_instance(&steps, c.target.instance_count),
+        steps,
+        recommendation,
+        partial: interrupted || capped.is_some(),
+        stop_reason: stop,
+        managed: None,
+    };
+    report::write_atomic(&dir.join(report::REPORT_FILE), report.to_json().as_bytes())?;
+    // report.json is the contract and is safe on disk; the pages can be rendered again from it.
+    if let Err(e) = report::render::write_outputs(&report, &dir) {
+        eprintln!(
+            "warning: report.html, summary.md or steps.csv not written ({e}); `rightsize report {}` renders them again",
+            dir.join(report::REPORT_FILE).display()
+        );
+    }
+    crate::aws::policy::write_for_report(&dir, &report, None, None)?;
+    let outcome = if interrupted {
+        Outcome::Interrupted
+    } else if report.recommendation.is_some() {
+        Outcome::Recommended
+    } else {
+        Outcome::NoPassingRate
+    };
+    Ok(Finished {
+        report,
+        dir,
+        outcome,
+    })
+}
+
+/// One line per finished step, for logs.
+pub fn step_line(index: usize, s: &StepResult) -> String {
+    format!(
+        "step {index:>2}: offered {:>8.1} rps, achieved {:>8.1} rps, p50 {:>7.1} ms, p99 {:>7.1} ms, errors {:>5.2}%  {}",
+        s.offered_rps,
+        s.achieved_rps,
+        s.latency_ms.p50,
+        s.latency_ms.p99,
+        s.error_percent,
+        if s.pass {
+            "pass".to_string()
+        } else {
+            format!("FAIL ({})", s.reasons.join("; "))
+        }
+    )
+}
+
+/// The live progress bar of one step; hidden with `--quiet` or when stderr is not a terminal.
+pub(crate) struct Progress {
+    bar: ProgressBar,
+    stop: CancellationToken,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Progress {
+    pub(crate) fn start(
+        index: usize,
+        spec: &StepSpec,
+        handle: &StepHandle,
+        quiet: bool,
+    ) -> Progress {
+        let total_ms = ((spec.schedule.warmup_s + spec.schedule.window_s) * 1000.0) as u64;
+        let target = if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let bar = ProgressBar::with_draw_target(Some(total_ms), target);
+        if let Ok(style) = ProgressStyle::with_template("{prefix} [{bar:24}] {msg}") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(format!("step {index:>2} @ {:.1} rps", spec.schedule.rate));
+        let stop = CancellationToken::new();
+        let ticker = if bar.is_hidden() {
+            None
+        } else {
+            let bar = bar.clone();
+            let stop = stop.clone();
+            let recorder = handle.recorder.clone();
+            let warmup = spec.schedule.warmup_s;
+            Some(tokio::spawn(async move {
+                let t0 = tokio::time::Instant::now();
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                    let elapsed = t0.elapsed().as_secs_f64();
+                    bar.set_position((elapsed * 1000.0) as u64);
+                    let done = recorder.live_done.load(Ordering::Relaxed);
+                    let errors = recorder.live_errors.load(Ordering::Relaxed);
+                    if elapsed < warmup {
+                        bar.set_message("warming up");
+                    } else {
+                        let in_window = recorder.completed_in_window.load(Ordering::Relaxed);
+                        bar.set_message(format!(
+                            "achieved {:.1} rps · p99 {:.1} ms · errors {:.2}%",
+                            in_window as f64 / (elapsed - warmup).max(1e-3),
+                            recorder.live_p99_ms(),
+                            if done > 0 {
+                                errors as f64 * 100.0 / done as f64
+                            } else {
+                                0.0
+                            }
+                        ));
+                    }
+                }
+            }))
+        };
+        Progress { bar, stop, ticker }
+    }
+
+    pub(crate) async fn finish(self) {
+        self.stop.cancel();
+        if let Some(t) = self.ticker {
+            let _ = t.await;
+        }
+        self.bar.finish_and_clear();
+    }
+}
