@@ -3,6 +3,7 @@
 //! parsers they share. Everything here sits on top: no module below imports the command line.
 
 pub mod args;
+pub mod completions;
 pub mod probe;
 pub mod recompute;
 
@@ -21,10 +22,18 @@ use crate::run::campaign::{self, RunOptions};
 use crate::sim::{FakeConfig, FakeEndpoint};
 use probe::ProbeArgs;
 
+/// `rightsize --version`: the package version and the commit it was built from (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("RIGHTSIZE_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "rightsize",
-    version,
+    version = VERSION,
     about = "Size an ML inference endpoint: find the peak rate one instance serves within your latency and error limits, and the auto-scaling settings that follow."
 )]
 pub struct Cli {
@@ -240,6 +249,22 @@ pub enum Command {
     /// and at the offered rate); 3 when they succeeded but missed a limit or the rate; 1 when no
     /// request succeeded; 2 on bad input; 130 when interrupted.
     Probe(ProbeArgs),
+    /// Print a shell completion script on stdout.
+    ///
+    /// For example `source <(rightsize completions bash)` in ~/.bashrc, or
+    /// `rightsize completions zsh > ~/.zfunc/_rightsize`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout, or write one page per command into a folder.
+    ///
+    /// For example `rightsize man | man -l -`, or `rightsize man --out /usr/local/share/man/man1`.
+    Man {
+        /// Write rightsize.1 and rightsize-COMMAND.1 for every command into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 fn endpoint_profile_arg(s: &str) -> Result<crate::sim::EndpointProfile> {
@@ -607,6 +632,18 @@ async fn dispatch(cmd: Command) -> Result<i32> {
                 },
             };
             print!("{}", crate::run::managed::cleanup::cleanup(&args).await?);
+            Ok(0)
+        }
+        Command::Completions { shell } => {
+            completions::print(&completions::completions(shell))?;
+            Ok(0)
+        }
+        Command::Man { out: None } => {
+            completions::print(&completions::man_page())?;
+            Ok(0)
+        }
+        Command::Man { out: Some(dir) } => {
+            completions::man_pages_to(&dir)?;
             Ok(0)
         }
         Command::Probe(args) => {
