@@ -8,6 +8,7 @@ mod abort;
 mod autoscaling;
 mod bad_input;
 mod caps;
+mod cli_docs;
 mod connections;
 mod faults;
 mod interrupts;
