@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Campaign;
@@ -635,15 +635,15 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             Ok(0)
         }
         Command::Completions { shell } => {
-            completions::print(&completions::completions(shell))?;
+            completions::print(&completions::completions(Cli::command(), shell))?;
             Ok(0)
         }
         Command::Man { out: None } => {
-            completions::print(&completions::man_page())?;
+            completions::print(&completions::man_page(Cli::command()))?;
             Ok(0)
         }
         Command::Man { out: Some(dir) } => {
-            completions::man_pages_to(&dir)?;
+            completions::man_pages_to(Cli::command(), &dir)?;
             Ok(0)
         }
         Command::Probe(args) => {
