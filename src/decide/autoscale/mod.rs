@@ -3,8 +3,8 @@
 //! the smallest MinCapacity that keeps every instance in service at or below MAX_RPS. Pure.
 //!
 //! Time advances in 10-second ticks; the metric, the alarms and the policy work on one-minute
-//! periods (six ticks), as CloudWatch's one-minute datapoints do. docs/autoscaling.md lists which rules
-//! are documented AWS behaviour and which are inferences.
+//! periods (six ticks), as CloudWatch's one-minute datapoints do. docs/autoscaling.md lists
+//! which rules are documented AWS behaviour and which are inferences.
 
 pub mod sizing;
 #[cfg(test)]
