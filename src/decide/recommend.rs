@@ -232,6 +232,7 @@ mod tests {
             original_status_counts: Default::default(),
             variants: Default::default(),
             aborted: false,
+            ..Default::default()
         }
     }
 

@@ -174,8 +174,6 @@ impl Shard {
 /// Collects a step's measurements from all workers.
 pub struct Recorder {
     shards: Vec<Mutex<Shard>>,
-    /// Responses received (any outcome, any request) inside the measured window.
-    pub completed_in_window: AtomicU64,
     /// Measured requests never sent because the step ended with them still queued.
     pub unsent: AtomicU64,
     /// Measured requests sent.
@@ -195,7 +193,6 @@ impl Recorder {
             shards: (0..shards.max(1))
                 .map(|_| Mutex::new(Shard::new()))
                 .collect(),
-            completed_in_window: AtomicU64::new(0),
             unsent: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             live_done: AtomicU64::new(0),
@@ -314,10 +311,19 @@ impl LatencySummary {
 }
 
 /// One measured step, as it appears in `report.json` under `steps[]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepResult {
     pub offered_rps: f64,
+    /// Measured requests (those due in the window) that completed, whenever they completed
+    /// before the step ended, divided by the window's length: `success_rps + error_rps`. It does
+    /// not depend on latency, and it cannot exceed the offered rate.
     pub achieved_rps: f64,
+    /// The successful part of `achieved_rps`.
+    #[serde(default)]
+    pub success_rps: f64,
+    /// The failed part of `achieved_rps`.
+    #[serde(default)]
+    pub error_rps: f64,
     /// Length of the measured window (after warm-up), seconds.
     pub duration_s: f64,
     /// Measured requests that got an answer (or failed): the denominator of `error_percent`.
@@ -362,7 +368,6 @@ pub struct StepMeasurement {
     pub abort: Option<Abort>,
     pub window_s: f64,
     pub warmup_s: f64,
-    pub completed_in_window: u64,
     pub sent: u64,
     pub unsent: u64,
     pub shard: ShardSummary,
@@ -431,14 +436,20 @@ impl StepMeasurement {
     pub fn into_result(self) -> StepResult {
         let s = self.shard;
         let errors: u64 = s.errors.iter().sum();
-        let achieved = if self.window_s > 0.0 {
-            self.completed_in_window as f64 / self.window_s
-        } else {
-            0.0
+        // Every measured request counts, whenever its answer came: a window shorter than the
+        // latency must not read as a shortfall of throughput.
+        let per_s = |n: u64| {
+            if self.window_s > 0.0 {
+                round3(n as f64 / self.window_s)
+            } else {
+                0.0
+            }
         };
         StepResult {
             offered_rps: round3(self.offered_rps),
-            achieved_rps: round3(achieved),
+            achieved_rps: per_s(s.requests),
+            success_rps: per_s(s.requests - errors),
+            error_rps: per_s(errors),
             duration_s: round3(self.window_s),
             requests: s.requests,
             errors,

@@ -376,7 +376,6 @@ mod tests {
             abort: None,
             window_s: 1.0,
             warmup_s: 0.0,
-            completed_in_window: 1,
             sent: 1,
             unsent: 0,
             shard: Default::default(),

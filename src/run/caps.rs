@@ -188,7 +188,6 @@ mod tests {
             abort: None,
             window_s: 2.0,
             warmup_s: 0.5,
-            completed_in_window: 20,
             sent: 20,
             unsent: 0,
             shard: Default::default(),

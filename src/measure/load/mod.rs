@@ -139,8 +139,6 @@ pub async fn run_step<T: Target>(
             total,
             first_measured,
             start,
-            window_start,
-            window_end,
             send_deadline,
             timeout: spec.timeout,
         };
@@ -174,7 +172,6 @@ pub async fn run_step<T: Target>(
         abort,
         window_s,
         warmup_s: sched.warmup_s,
-        completed_in_window: recorder.completed_in_window.load(Ordering::Relaxed),
         sent: recorder.sent.load(Ordering::Relaxed),
         unsent: recorder.unsent.load(Ordering::Relaxed),
         shard: ShardSummary::from_shard(&merged, &target.variant_names()),
@@ -193,8 +190,6 @@ struct Worker<T> {
     total: u64,
     first_measured: u64,
     start: Instant,
-    window_start: Instant,
-    window_end: Instant,
     send_deadline: Instant,
     timeout: Duration,
 }
@@ -255,14 +250,8 @@ impl<T: Target> Worker<T> {
             let done = Instant::now();
             let service = done.saturating_duration_since(sent_at);
             // A request sent early (inside the timer's last tick) is measured as if sent on
-            // time: its latency is its service time, and it completes in the window it would
-            // have completed in.
+            // time: its latency is its service time.
             let on_time = done + intended.saturating_duration_since(sent_at);
-            if on_time >= self.window_start && on_time < self.window_end {
-                self.recorder
-                    .completed_in_window
-                    .fetch_add(1, Ordering::Relaxed);
-            }
             if measured {
                 let latency = on_time.saturating_duration_since(intended).as_micros() as u64;
                 self.recorder
