@@ -365,7 +365,7 @@ pub fn summary(p: &Probed, timeout_ms: u64) -> String {
     let _ = writeln!(
         out,
         "  requests    {} answered, {} succeeded ({} sent, {} never sent)",
-        s.requests,
+        s.requests.saturating_sub(s.unsent),
         p.successes(),
         s.sent,
         s.unsent

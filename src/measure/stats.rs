@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::num::round3;
 
+/// How many error classes there are.
+pub const CLASSES: usize = 10;
+
 /// Why a request did not succeed. The snake-case names are stable report keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,10 +34,14 @@ pub enum ErrorClass {
     /// Refused, reset, DNS, TLS.
     Connect,
     Other,
+    /// Due in the measured window but never sent: still queued in the generator (all
+    /// `max_concurrency` slots busy) when sending stopped. Its `latency_ms` is a lower bound:
+    /// from its intended send time to when sending stopped.
+    NotSent,
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 9] = [
+    pub const ALL: [ErrorClass; CLASSES] = [
         ErrorClass::Throttled,
         ErrorClass::ModelError,
         ErrorClass::ModelNotReady,
@@ -44,6 +51,7 @@ impl ErrorClass {
         ErrorClass::Timeout,
         ErrorClass::Connect,
         ErrorClass::Other,
+        ErrorClass::NotSent,
     ];
 
     pub fn index(self) -> usize {
@@ -61,6 +69,7 @@ impl ErrorClass {
             ErrorClass::Timeout => "timeout",
             ErrorClass::Connect => "connect",
             ErrorClass::Other => "other",
+            ErrorClass::NotSent => "not_sent",
         }
     }
 
@@ -128,7 +137,7 @@ pub struct Shard {
     pub latency: Histogram<u64>,
     pub service: Histogram<u64>,
     pub requests: u64,
-    pub errors: [u64; 9],
+    pub errors: [u64; CLASSES],
     statuses: Box<[u64; MAX_STATUS]>,
     original_statuses: Box<[u64; MAX_STATUS]>,
     variants: [u64; MAX_VARIANTS],
@@ -140,7 +149,7 @@ impl Shard {
             latency: new_histogram(),
             service: new_histogram(),
             requests: 0,
-            errors: [0; 9],
+            errors: [0; CLASSES],
             statuses: Box::new([0; MAX_STATUS]),
             original_statuses: Box::new([0; MAX_STATUS]),
             variants: [0; MAX_VARIANTS],
@@ -251,6 +260,23 @@ impl Recorder {
         }
     }
 
+    /// Records one measured request that was never sent: a failure of class `not_sent` whose
+    /// latency (a lower bound) is its wait from the intended send time until sending stopped.
+    /// It has no service time.
+    pub fn record_not_sent(&self, shard: usize, waited_us: u64) {
+        let mut s = match self.shards[shard % self.shards.len()].lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        s.latency.saturating_record(waited_us.max(1));
+        s.requests += 1;
+        s.errors[ErrorClass::NotSent.index()] += 1;
+        drop(s);
+        self.unsent.fetch_add(1, Ordering::Relaxed);
+        self.live_done.fetch_add(1, Ordering::Relaxed);
+        self.live_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// All shards merged into one.
     pub fn merged(&self) -> Shard {
         let mut total = Shard::new();
@@ -326,7 +352,8 @@ pub struct StepResult {
     pub error_rps: f64,
     /// Length of the measured window (after warm-up), seconds.
     pub duration_s: f64,
-    /// Measured requests that got an answer (or failed): the denominator of `error_percent`.
+    /// Measured requests (every request due in the window): answered, failed, or never sent
+    /// (`not_sent`); the denominator of `error_percent`.
     pub requests: u64,
     pub errors: u64,
     pub error_percent: f64,
@@ -340,7 +367,8 @@ pub struct StepResult {
     /// Measured requests that were sent.
     #[serde(default)]
     pub sent: u64,
-    /// Measured requests still queued in the generator when the step ended.
+    /// Measured requests still queued in the generator when the step ended: the same number
+    /// as `errors_by_class.not_sent`.
     #[serde(default)]
     pub unsent: u64,
     #[serde(default)]
@@ -388,7 +416,7 @@ pub struct Abort {
 #[derive(Debug, Clone, Default)]
 pub struct ShardSummary {
     pub requests: u64,
-    pub errors: [u64; 9],
+    pub errors: [u64; CLASSES],
     pub latency: LatencySummary,
     pub service: LatencySummary,
     pub status_counts: BTreeMap<String, u64>,
@@ -436,6 +464,7 @@ impl StepMeasurement {
     pub fn into_result(self) -> StepResult {
         let s = self.shard;
         let errors: u64 = s.errors.iter().sum();
+        let not_sent = s.errors[ErrorClass::NotSent.index()];
         // Every measured request counts, whenever its answer came: a window shorter than the
         // latency must not read as a shortfall of throughput.
         let per_s = |n: u64| {
@@ -447,9 +476,9 @@ impl StepMeasurement {
         };
         StepResult {
             offered_rps: round3(self.offered_rps),
-            achieved_rps: per_s(s.requests),
+            achieved_rps: per_s(s.requests - not_sent),
             success_rps: per_s(s.requests - errors),
-            error_rps: per_s(errors),
+            error_rps: per_s(errors - not_sent),
             duration_s: round3(self.window_s),
             requests: s.requests,
             errors,

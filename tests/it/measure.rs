@@ -67,3 +67,46 @@ async fn probe_of_a_3_s_endpoint_without_warmup_achieves_the_offered_rate() {
     assert!(p.step.pass, "{:#?}", p.step);
     assert_eq!(p.exit_code(), 0);
 }
+
+/// The worked example of issue 12 scaled down: 100 rps, 16 in flight at most, and the endpoint
+/// stalls from 1 s before the window ends until after the drain grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_never_sent_behind_a_stall_are_failures_of_the_step_and_fail_it() {
+    let endpoint = FakeEndpoint::start_local(FakeConfig {
+        slots: 64,
+        service_ms: 5.0,
+        // Stalled from 2.5 s to 6 s after the start: the window (0.5 s + 3 s) ends at 3.5 s,
+        // sending stops at 4.8 s (drain grace 1.3 s).
+        stall_every: Some(Duration::from_millis(6000)),
+        stall_for: Duration::from_millis(3500),
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let spec = StepSpec::new(100.0, 0.5, 3.0, 16, Duration::from_secs(10));
+    let s = run(&endpoint, &spec).await;
+    let not_sent = s.errors_by_class.get("not_sent").copied().unwrap_or(0);
+    assert_eq!(s.requests, 300, "every request due in the window: {s:#?}");
+    assert!(
+        (60..=100).contains(&not_sent),
+        "about 84 never sent: {s:#?}"
+    );
+    assert_eq!(s.unsent, not_sent, "{s:#?}");
+    assert_eq!(s.sent + s.unsent, s.requests, "{s:#?}");
+    assert!(s.errors >= not_sent, "{s:#?}");
+    // Each one waited at least from its due time (≤ 3.5 s) until sending stopped (≥ 4.8 s).
+    assert!(s.latency_ms.p99 >= 1000.0, "{s:#?}");
+    let req = rightsize::config::Requirements {
+        p99_ms: 500.0,
+        max_error_percent: 1.0,
+        peak_tps: 100.0,
+        ramp_minutes: None,
+        min_tps: None,
+    };
+    let (pass, reasons) = rightsize::decide::verdict::judge(&s, &req);
+    assert!(!pass, "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.starts_with("errors")),
+        "the never-sent requests count against the error limit: {reasons:?}"
+    );
+}

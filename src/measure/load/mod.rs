@@ -36,7 +36,7 @@ pub struct StepSpec {
     /// A request that takes longer is abandoned and counted as `timeout`.
     pub timeout: Duration,
     /// After the window ends, measured requests still queued in the generator are sent for at
-    /// most this long; the rest are counted as `unsent`.
+    /// most this long; the rest are failures of class `not_sent`.
     pub drain_grace: Duration,
     /// Stop the step early, failed, when too many requests fail (none: never).
     pub abort: Option<AbortRule>,
@@ -224,16 +224,17 @@ impl<T: Target> Worker<T> {
                     _ = &mut cancelled => return,
                 }
             } else if now >= self.send_deadline {
-                // The step is over and this request is still queued here: stop sending and
-                // count every request left as unsent, once, whichever worker gets here first.
+                // The step is over and this request is still queued here: stop sending. Every
+                // measured request left is a failure of class `not_sent` (once, whichever
+                // worker gets here first), waiting from its due time until now.
                 let left_from = self.next.swap(self.total, Ordering::Relaxed).max(i + 1);
-                let mut unsent = self.total.saturating_sub(left_from);
-                if measured {
-                    unsent += 1;
+                let first = i.max(self.first_measured);
+                let rest = left_from.max(self.first_measured)..self.total;
+                for j in (first..=i).chain(rest) {
+                    let due = self.start + self.sched.due(j);
+                    let waited = now.saturating_duration_since(due).as_micros() as u64;
+                    self.recorder.record_not_sent(self.id, waited);
                 }
-                let unmeasured_left = self.first_measured.saturating_sub(left_from);
-                unsent = unsent.saturating_sub(unmeasured_left);
-                self.recorder.unsent.fetch_add(unsent, Ordering::Relaxed);
                 return;
             }
             let body = self.payloads.pick(i);
