@@ -69,12 +69,13 @@ pub struct Cost {
     pub price_verified: Option<bool>,
 }
 
-/// The best passing achieved rate, divided by the instances that served it.
+/// The best passing step's successful responses per second (never above its offered rate),
+/// divided by the instances that served it.
 pub fn max_rps_per_instance(steps: &[StepResult], instance_count: u32) -> Option<f64> {
     steps
         .iter()
         .filter(|s| s.pass)
-        .map(|s| s.achieved_rps)
+        .map(|s| s.successful_rps())
         .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))))
         .map(|best| best / f64::from(instance_count.max(1)))
 }
@@ -103,13 +104,13 @@ pub fn recommend(
     let mut explanation = Vec::new();
     if count > 1 {
         explanation.push(format!(
-            "MAX_RPS per instance = best passing achieved rate {} rps ÷ {count} instances tested = {} rps",
+            "MAX_RPS per instance = best passing step's successful responses {} per s (at most its offered rate) ÷ {count} instances tested = {} rps",
             r3(best_total),
             r3(per_instance)
         ));
     } else {
         explanation.push(format!(
-            "MAX_RPS per instance = best passing achieved rate = {} rps (one instance tested)",
+            "MAX_RPS per instance = best passing step's successful responses per s (at most its offered rate) = {} rps (one instance tested)",
             r3(per_instance)
         ));
     }
@@ -266,6 +267,31 @@ mod tests {
             ramp_minutes: None,
             min_tps,
         }
+    }
+
+    #[test]
+    fn max_rps_counts_successful_responses_only_and_says_so() {
+        // 2 % of the best step failed, and its late answers made it read above its offer.
+        let mut best = step(200.0, true);
+        best.achieved_rps = 204.0;
+        best.success_rps = 199.9;
+        best.error_rps = 4.1;
+        let steps = [step(100.0, true), best.clone(), step(300.0, false)];
+        assert_eq!(max_rps_per_instance(&steps, 1), Some(199.9));
+        best.success_rps = 203.0;
+        let steps = [step(100.0, true), best];
+        assert_eq!(
+            max_rps_per_instance(&steps, 1),
+            Some(200.0),
+            "never above the offered rate"
+        );
+        let r = recommend(&steps, &target(1), &req(1000.0, None), 0.5).unwrap();
+        assert!(
+            r.explanation[0].contains("successful responses")
+                && r.explanation[0].contains("at most its offered rate"),
+            "{:?}",
+            r.explanation
+        );
     }
 
     #[test]

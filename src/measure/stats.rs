@@ -388,6 +388,20 @@ pub struct StepResult {
     pub aborted: bool,
 }
 
+impl StepResult {
+    /// Successful responses per second, never above the offered rate: what MAX_RPS is read
+    /// from. A step saved before `success_rps` existed (it reads 0 there) falls back to its
+    /// achieved rate less its error share.
+    pub fn successful_rps(&self) -> f64 {
+        let success = if self.success_rps > 0.0 || self.achieved_rps <= 0.0 {
+            self.success_rps
+        } else {
+            self.achieved_rps * (1.0 - self.error_percent / 100.0).max(0.0)
+        };
+        round3(success.min(self.offered_rps))
+    }
+}
+
 /// What the step runner measured, before a verdict is attached.
 #[derive(Debug, Clone)]
 pub struct StepMeasurement {
@@ -560,6 +574,29 @@ mod tests {
             Some(ErrorClass::Validation)
         );
         assert_eq!(ErrorClass::from_http_status(302), Some(ErrorClass::Other));
+    }
+
+    #[test]
+    fn max_rps_reads_successes_only_and_never_more_than_offered() {
+        let mut s = StepResult {
+            offered_rps: 100.0,
+            achieved_rps: 101.0,
+            success_rps: 101.0,
+            ..Default::default()
+        };
+        assert_eq!(s.successful_rps(), 100.0, "capped at the offered rate");
+        s.success_rps = 99.0;
+        s.error_rps = 1.0;
+        s.achieved_rps = 100.0;
+        assert_eq!(
+            s.successful_rps(),
+            99.0,
+            "failed responses are not capacity"
+        );
+        // A step saved before success_rps existed: achieved less its error share.
+        s.success_rps = 0.0;
+        s.error_percent = 2.0;
+        assert_eq!(s.successful_rps(), 98.0);
     }
 
     #[test]
