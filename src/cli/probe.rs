@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::measure::client::{AnyTarget, Target};
 use crate::measure::load::{self, StepEnd, StepHandle, StepSpec};
 use crate::measure::payload::Payloads;
-use crate::measure::stats::{ErrorClass, Recorder, StepResult};
+use crate::measure::stats::{ErrorClass, Recorder, StepResult, Verdict};
 use crate::run::campaign::{self, Progress};
 
 /// The body sent when neither `--body` nor `--payload` is given.
@@ -338,8 +338,9 @@ pub async fn probe(a: &ProbeArgs, interrupt: CancellationToken) -> Result<Probed
     let (m, end) = load::run_step(target.clone(), Arc::new(payloads), &spec, &handle).await;
     progress.finish().await;
     let mut step = m.into_result();
-    let (pass, reasons) = verdict::judge(&step, &c.requirements);
-    step.pass = pass;
+    let (v, reasons) = verdict::decide(&step, &c.requirements);
+    step.pass = v == Verdict::Pass;
+    step.verdict = Some(v);
     step.reasons = reasons;
     Ok(Probed {
         label: c.target_label(),

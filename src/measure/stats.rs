@@ -136,6 +136,8 @@ pub const MAX_VARIANTS: usize = 16;
 pub struct Shard {
     pub latency: Histogram<u64>,
     pub service: Histogram<u64>,
+    /// Actual minus intended send time of the measured requests sent: the generator's lag.
+    pub send_lag: Histogram<u64>,
     pub requests: u64,
     pub errors: [u64; CLASSES],
     statuses: Box<[u64; MAX_STATUS]>,
@@ -148,6 +150,7 @@ impl Shard {
         Shard {
             latency: new_histogram(),
             service: new_histogram(),
+            send_lag: new_histogram(),
             requests: 0,
             errors: [0; CLASSES],
             statuses: Box::new([0; MAX_STATUS]),
@@ -160,6 +163,7 @@ impl Shard {
         // Same bounds on both sides, so adding cannot fail.
         let _ = self.latency.add(&other.latency);
         let _ = self.service.add(&other.service);
+        let _ = self.send_lag.add(&other.send_lag);
         self.requests += other.requests;
         for (a, b) in self.errors.iter_mut().zip(other.errors.iter()) {
             *a += b;
@@ -187,6 +191,9 @@ pub struct Recorder {
     pub unsent: AtomicU64,
     /// Measured requests sent.
     pub sent: AtomicU64,
+    /// Requests in flight now (sent, not yet answered), and the most there ever were.
+    pub in_flight: AtomicU64,
+    pub peak_in_flight: AtomicU64,
     /// Live counters for progress display (measured requests only).
     pub live_done: AtomicU64,
     pub live_errors: AtomicU64,
@@ -204,6 +211,8 @@ impl Recorder {
                 .collect(),
             unsent: AtomicU64::new(0),
             sent: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
             live_done: AtomicU64::new(0),
             live_errors: AtomicU64::new(0),
             warmup_done: AtomicU64::new(0),
@@ -234,11 +243,25 @@ impl Recorder {
     /// Records one measured request. `latency_us` counts from the intended send time,
     /// `service_us` from the actual send.
     pub fn record(&self, shard: usize, latency_us: u64, service_us: u64, outcome: &Outcome) {
+        self.record_sent(shard, latency_us, service_us, 0, outcome);
+    }
+
+    /// Records one measured request that was sent `lag_us` after its intended send time.
+    pub fn record_sent(
+        &self,
+        shard: usize,
+        latency_us: u64,
+        service_us: u64,
+        lag_us: u64,
+        outcome: &Outcome,
+    ) {
         let mut s = match self.shards[shard % self.shards.len()].lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
         s.latency.saturating_record(latency_us.max(1));
+        // Lag 0 (on time) is recorded as the histogram's lowest value, 1 µs.
+        s.send_lag.saturating_record(lag_us.max(1));
         s.service.saturating_record(service_us.max(1));
         s.requests += 1;
         if let Some(c) = outcome.class {
@@ -382,6 +405,22 @@ pub struct StepResult {
     /// Count per production variant that served the calls.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variants: BTreeMap<String, u64>,
+    /// The most requests in flight at once during the step (warm-up included).
+    #[serde(default)]
+    pub peak_in_flight: u64,
+    /// The step's `[load] max_concurrency`: when `peak_in_flight` reached it, requests waited
+    /// in the generator.
+    #[serde(default)]
+    pub max_concurrency: u64,
+    /// Actual minus intended send time of the measured requests sent, milliseconds.
+    #[serde(default)]
+    pub send_lag_ms: SendLag,
+    /// `pass`, `fail`, or `inconclusive`: the generator, not the endpoint, was the limit
+    /// (`max_concurrency` reached, or the generator fell behind its schedule) and the endpoint
+    /// met its own part of the requirements; the reasons say what to change. Absent in steps
+    /// saved before it existed (read `pass`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
     /// The step was stopped early because too many requests failed (`[load]
     /// abort_error_percent`); its reasons say when and why.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -402,6 +441,23 @@ impl StepResult {
     }
 }
 
+/// A step's verdict. `Inconclusive` is neither: the generator was the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Inconclusive,
+}
+
+/// The generator's send lag: actual minus intended send time, milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SendLag {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
 /// What the step runner measured, before a verdict is attached.
 #[derive(Debug, Clone)]
 pub struct StepMeasurement {
@@ -412,6 +468,8 @@ pub struct StepMeasurement {
     pub warmup_s: f64,
     pub sent: u64,
     pub unsent: u64,
+    pub peak_in_flight: u64,
+    pub max_concurrency: u64,
     pub shard: ShardSummary,
 }
 
@@ -433,6 +491,7 @@ pub struct ShardSummary {
     pub errors: [u64; CLASSES],
     pub latency: LatencySummary,
     pub service: LatencySummary,
+    pub send_lag: SendLag,
     pub status_counts: BTreeMap<String, u64>,
     pub original_status_counts: BTreeMap<String, u64>,
     pub variants: BTreeMap<String, u64>,
@@ -452,6 +511,14 @@ impl ShardSummary {
             errors: s.errors,
             latency: LatencySummary::from_histogram(&s.latency),
             service: LatencySummary::from_histogram(&s.service),
+            send_lag: {
+                let l = LatencySummary::from_histogram(&s.send_lag);
+                SendLag {
+                    p50: l.p50,
+                    p99: l.p99,
+                    max: l.max,
+                }
+            },
             status_counts: counts(&s.statuses),
             original_status_counts: counts(&s.original_statuses),
             variants: s
@@ -517,6 +584,10 @@ impl StepMeasurement {
             original_status_counts: s.original_status_counts,
             variants: s.variants,
             aborted: self.abort.is_some(),
+            peak_in_flight: self.peak_in_flight,
+            max_concurrency: self.max_concurrency,
+            send_lag_ms: s.send_lag,
+            verdict: None,
         }
     }
 }

@@ -378,6 +378,8 @@ mod tests {
             warmup_s: 0.0,
             sent: 1,
             unsent: 0,
+            peak_in_flight: 0,
+            max_concurrency: 1,
             shard: Default::default(),
         }
         .into_result();

@@ -190,6 +190,8 @@ mod tests {
             warmup_s: 0.5,
             sent: 20,
             unsent: 0,
+            peak_in_flight: 0,
+            max_concurrency: 1,
             shard: Default::default(),
         }
         .into_result();

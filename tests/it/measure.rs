@@ -110,3 +110,90 @@ async fn requests_never_sent_behind_a_stall_are_failures_of_the_step_and_fail_it
         "the never-sent requests count against the error limit: {reasons:?}"
     );
 }
+
+/// The generator, not the endpoint: 8 in flight at most against 100 ms answers can send 80 rps,
+/// whatever the endpoint (room for 1,000 rps) could do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_limited_by_max_concurrency_is_inconclusive_and_says_to_raise_it() {
+    let endpoint = FakeEndpoint::start_local(FakeConfig {
+        slots: 100,
+        service_ms: 100.0,
+        queue_max: 1000,
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut a = ProbeArgs::new(&endpoint.invocations_url(), 200.0);
+    a.duration = Duration::from_secs(2);
+    a.warmup = Duration::from_millis(500);
+    a.max_concurrency = 8;
+    a.timeout_ms = 5000;
+    a.p99_ms = Some(500.0);
+    a.max_error_percent = Some(1.0);
+    a.quiet = true;
+    let p = probe::probe(&a, Default::default()).await.unwrap();
+    let s = &p.step;
+    assert_eq!(s.peak_in_flight, 8, "{s:#?}");
+    assert_eq!(s.max_concurrency, 8, "{s:#?}");
+    assert!(
+        s.send_lag_ms.p99 > 100.0,
+        "requests waited to be sent: {s:#?}"
+    );
+    assert_eq!(
+        s.verdict,
+        Some(rightsize::measure::stats::Verdict::Inconclusive),
+        "{s:#?}"
+    );
+    assert!(!s.pass);
+    assert!(
+        s.reasons[0].contains("max_concurrency"),
+        "the reason names the limit: {:?}",
+        s.reasons
+    );
+    assert_eq!(p.exit_code(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_whose_knee_is_generator_bound_gives_no_max_rps_and_says_why() {
+    use rightsize::run::campaign::{self, Outcome, RunOptions};
+    let endpoint = FakeEndpoint::start_local(FakeConfig {
+        slots: 100,
+        service_ms: 100.0,
+        queue_max: 1000,
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    let text = crate::common::campaign(
+        "generator-bound",
+        &endpoint.invocations_url(),
+        500.0,
+        "search = \"walk\"\nwalk = [40, 200, 400]",
+    )
+    .replace("max_concurrency = 256", "max_concurrency = 8");
+    std::fs::write(&file, text).unwrap();
+    let c = rightsize::config::Campaign::load(&file).unwrap();
+    let opts = RunOptions::new(Some(dir.path().join("out")), true);
+    let finished = campaign::run(&c, &file, &opts).await.unwrap();
+    let r = &finished.report;
+    assert_eq!(finished.outcome, Outcome::NoPassingRate, "{r:#?}");
+    assert_eq!(finished.outcome.exit_code(), 3);
+    assert_eq!(
+        r.steps.len(),
+        2,
+        "no rate above the inconclusive one: {r:#?}"
+    );
+    assert!(r.steps[0].pass, "{:#?}", r.steps[0]);
+    assert_eq!(r.max_rps, None);
+    assert!(r.recommendation.is_none());
+    assert!(
+        r.stop_reason.contains("generator-bound") && r.stop_reason.contains("max_concurrency"),
+        "{}",
+        r.stop_reason
+    );
+    let json = crate::common::read_json(&finished.dir.join("report.json"));
+    crate::common::assert_matches_schema(&json, "report.schema.json");
+    assert_eq!(json["steps"][1]["verdict"], "inconclusive");
+}

@@ -174,6 +174,8 @@ pub async fn run_step<T: Target>(
         warmup_s: sched.warmup_s,
         sent: recorder.sent.load(Ordering::Relaxed),
         unsent: recorder.unsent.load(Ordering::Relaxed),
+        peak_in_flight: recorder.peak_in_flight.load(Ordering::Relaxed),
+        max_concurrency: spec.max_concurrency as u64,
         shard: ShardSummary::from_shard(&merged, &target.variant_names()),
     };
     (measurement, end)
@@ -242,12 +244,20 @@ impl<T: Target> Worker<T> {
                 self.recorder.sent.fetch_add(1, Ordering::Relaxed);
             }
             let sent_at = Instant::now();
+            let now_in_flight = self.recorder.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+            self.recorder
+                .peak_in_flight
+                .fetch_max(now_in_flight, Ordering::Relaxed);
             timer.as_mut().reset(sent_at + self.timeout);
             let outcome = tokio::select! {
                 o = self.target.invoke(body) => o,
                 _ = &mut timer => Outcome::error(ErrorClass::Timeout, None),
-                _ = &mut cancelled => return,
+                _ = &mut cancelled => {
+                    self.recorder.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
             };
+            self.recorder.in_flight.fetch_sub(1, Ordering::Relaxed);
             let done = Instant::now();
             let service = done.saturating_duration_since(sent_at);
             // A request sent early (inside the timer's last tick) is measured as if sent on
@@ -255,8 +265,14 @@ impl<T: Target> Worker<T> {
             let on_time = done + intended.saturating_duration_since(sent_at);
             if measured {
                 let latency = on_time.saturating_duration_since(intended).as_micros() as u64;
-                self.recorder
-                    .record(self.id, latency, service.as_micros() as u64, &outcome);
+                let lag = sent_at.saturating_duration_since(intended).as_micros() as u64;
+                self.recorder.record_sent(
+                    self.id,
+                    latency,
+                    service.as_micros() as u64,
+                    lag,
+                    &outcome,
+                );
             } else {
                 self.recorder.note_warmup(&outcome);
             }
