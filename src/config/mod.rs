@@ -26,7 +26,7 @@ pub use autoscaling::AutoscalingConfig;
 pub use deploy::DeployConfig;
 pub use issue::Issue;
 use issue::{bad, line_at};
-pub use load::{LoadConfig, SearchKind};
+pub use load::{Arrivals, LoadConfig, SearchKind};
 pub use payload::{PayloadConfig, PayloadFile};
 pub use recommend::RecommendConfig;
 pub use requirements::Requirements;

@@ -259,6 +259,7 @@ fn load_items(report: &Report) -> Vec<Item> {
             ),
         ),
         item("in flight at most", l.max_concurrency.to_string()),
+        item("arrivals", l.arrivals.name().to_string()),
         item(
             "target",
             format!("{} ({})", report.campaign.target_label(), {

@@ -183,6 +183,8 @@ pub async fn run_with<T: Target>(
             c.load.max_concurrency as usize,
             Duration::from_millis(c.target.timeout_ms),
         );
+        spec.arrivals = c.load.arrivals;
+        spec.seed = c.payload.seed;
         spec.abort = (c.load.abort_error_percent < 100.0)
             .then(|| AbortRule::new(c.load.abort_error_percent, c.load.abort_after_seconds));
         if let Some(cap) = caps.check_before(&spec, sent_so_far, tokio::time::Instant::now()) {

@@ -197,3 +197,35 @@ async fn a_campaign_whose_knee_is_generator_bound_gives_no_max_rps_and_says_why(
     crate::common::assert_matches_schema(&json, "report.schema.json");
     assert_eq!(json["steps"][1]["verdict"], "inconclusive");
 }
+
+/// Near capacity a metronome never queues, while Poisson arrivals at the same mean rate do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_capacity_poisson_arrivals_raise_p99_above_uniform_ones_at_the_same_rate() {
+    let endpoint = FakeEndpoint::start_local(FakeConfig {
+        slots: 4,
+        service_ms: 20.0,
+        queue_max: 1000,
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut p99 = Vec::new();
+    for arrivals in ["uniform", "poisson"] {
+        // 150 rps on 200 rps of capacity.
+        let mut a = ProbeArgs::new(&endpoint.invocations_url(), 150.0);
+        a.duration = Duration::from_secs(3);
+        a.warmup = Duration::from_millis(500);
+        a.arrivals = arrivals.into();
+        a.quiet = true;
+        let p = probe::probe(&a, Default::default()).await.unwrap();
+        assert_eq!(p.step.requests, 450, "{:#?}", p.step);
+        assert_eq!(p.step.errors, 0, "{:#?}", p.step);
+        p99.push(p.step.latency_ms.p99);
+    }
+    assert!(
+        p99[1] > p99[0] * 1.5,
+        "p99 uniform {} ms, poisson {} ms",
+        p99[0],
+        p99[1]
+    );
+}

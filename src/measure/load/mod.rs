@@ -22,7 +22,7 @@ use crate::measure::payload::Payloads;
 use crate::measure::stats::{ErrorClass, Outcome, Recorder, ShardSummary, StepMeasurement};
 use crate::measure::threads;
 
-pub use schedule::Schedule;
+pub use schedule::{Arrivals, Schedule};
 pub use watch::AbortRule;
 
 /// The resolution of tokio's timer.
@@ -40,6 +40,9 @@ pub struct StepSpec {
     pub drain_grace: Duration,
     /// Stop the step early, failed, when too many requests fail (none: never).
     pub abort: Option<AbortRule>,
+    /// How requests are spaced, and the seed of Poisson arrivals.
+    pub arrivals: Arrivals,
+    pub seed: u64,
 }
 
 impl StepSpec {
@@ -60,6 +63,8 @@ impl StepSpec {
             timeout,
             drain_grace: Duration::from_secs_f64((1.0 + window_s * 0.1).min(10.0)),
             abort: None,
+            arrivals: Arrivals::Uniform,
+            seed: 0,
         }
     }
 
@@ -125,6 +130,14 @@ pub async fn run_step<T: Target>(
         ))
     });
 
+    // Poisson send times are drawn once, before the step starts, from the step's seed and
+    // rate: the same campaign sends at the same offsets every time.
+    let offsets: Option<Arc<[Duration]>> = match spec.arrivals {
+        Arrivals::Uniform => None,
+        Arrivals::Poisson => {
+            Some(schedule::poisson_offsets(&sched, spec.seed ^ sched.rate.to_bits()).into())
+        }
+    };
     let mut set = JoinSet::new();
     let threads = threads::handles();
     for w in 0..workers {
@@ -136,6 +149,7 @@ pub async fn run_step<T: Target>(
             next: next.clone(),
             cancel: stop.clone(),
             sched,
+            offsets: offsets.clone(),
             total,
             first_measured,
             start,
@@ -189,6 +203,8 @@ struct Worker<T> {
     next: Arc<AtomicU64>,
     cancel: CancellationToken,
     sched: Schedule,
+    /// Poisson send offsets; `None`: uniform (`sched.due`).
+    offsets: Option<Arc<[Duration]>>,
     total: u64,
     first_measured: u64,
     start: Instant,
@@ -197,6 +213,17 @@ struct Worker<T> {
 }
 
 impl<T: Target> Worker<T> {
+    /// Offset of request `i` from the step start.
+    fn due(&self, i: u64) -> Duration {
+        match &self.offsets {
+            Some(o) => o
+                .get(i as usize)
+                .copied()
+                .unwrap_or_else(|| self.sched.due(i)),
+            None => self.sched.due(i),
+        }
+    }
+
     async fn run(self) {
         // One timer and one cancellation waiter for the whole step, re-armed per request:
         // nothing is allocated or registered anew on the per-request path.
@@ -212,7 +239,7 @@ impl<T: Target> Worker<T> {
             if i >= self.total {
                 return;
             }
-            let intended = self.start + self.sched.due(i);
+            let intended = self.start + self.due(i);
             let measured = i >= self.first_measured;
             let now = Instant::now();
             if now + TICK < intended {
@@ -233,7 +260,7 @@ impl<T: Target> Worker<T> {
                 let first = i.max(self.first_measured);
                 let rest = left_from.max(self.first_measured)..self.total;
                 for j in (first..=i).chain(rest) {
-                    let due = self.start + self.sched.due(j);
+                    let due = self.start + self.due(j);
                     let waited = now.saturating_duration_since(due).as_micros() as u64;
                     self.recorder.record_not_sent(self.id, waited);
                 }
