@@ -80,6 +80,19 @@ pub fn max_rps_per_instance(steps: &[StepResult], instance_count: u32) -> Option
         .map(|best| best / f64::from(instance_count.max(1)))
 }
 
+/// Why a recommendation's scaling policy must not be written or applied: a `TargetValue` that
+/// rounds to 0 invocations per minute would keep the metric above target at any load, so the
+/// policy would scale out to MaxCapacity and stay there. `None` when the policy is usable.
+pub fn target_value_refusal(r: &Recommendation) -> Option<String> {
+    (r.scaling_policy.target_value < 1.0).then(|| {
+        format!(
+            "TargetValue rounds to 0 (MAX_RPS {} × safety factor {} × 60 s < 1 invocation per minute per instance): no scaling policy is written or applied, since a target of 0 would scale out to MaxCapacity at any load; raise [recommend] safety_factor, or size this endpoint by hand",
+            r3(r.max_rps_per_instance),
+            fmt_num(r.safety_factor)
+        )
+    })
+}
+
 /// Builds the recommendation, or `None` when no step passed.
 pub fn recommend(
     steps: &[StepResult],
@@ -138,7 +151,7 @@ pub fn recommend(
         );
     }
 
-    Some(Recommendation {
+    let mut r = Recommendation {
         instance_type: target.instance_type.clone(),
         instance_count_tested: count,
         max_rps_per_instance: r3(per_instance),
@@ -157,7 +170,11 @@ pub fn recommend(
         },
         cost: None,
         autoscaling: None,
-    })
+    };
+    if let Some(why) = target_value_refusal(&r) {
+        r.explanation.push(why);
+    }
+    Some(r)
 }
 
 /// The recommendation of a whole campaign: [`recommend`], then `[autoscaling]` (cooldowns,
@@ -267,6 +284,23 @@ mod tests {
             ramp_minutes: None,
             min_tps,
         }
+    }
+
+    #[test]
+    fn a_target_value_that_rounds_to_0_is_refused_with_a_reason() {
+        // 0.01 rps × 0.5 × 60 = 0.3 invocations per minute.
+        let r = recommend(&[step(0.01, true)], &target(1), &req(1.0, None), 0.5).unwrap();
+        assert_eq!(r.invocations_target, 0);
+        let why = target_value_refusal(&r).expect("refused");
+        assert!(why.contains("TargetValue rounds to 0"), "{why}");
+        assert!(why.contains("safety_factor"), "{why}");
+        assert!(
+            r.explanation.iter().any(|l| l == &why),
+            "{:?}",
+            r.explanation
+        );
+        let ok = recommend(&[step(1.0, true)], &target(1), &req(1.0, None), 0.5).unwrap();
+        assert_eq!(target_value_refusal(&ok), None);
     }
 
     #[test]

@@ -139,6 +139,8 @@ pub struct Shard {
     /// Actual minus intended send time of the measured requests sent: the generator's lag.
     pub send_lag: Histogram<u64>,
     pub requests: u64,
+    /// Latencies above the histogram's range (2 hours), recorded at its top.
+    pub clamped: u64,
     pub errors: [u64; CLASSES],
     statuses: Box<[u64; MAX_STATUS]>,
     original_statuses: Box<[u64; MAX_STATUS]>,
@@ -152,6 +154,7 @@ impl Shard {
             service: new_histogram(),
             send_lag: new_histogram(),
             requests: 0,
+            clamped: 0,
             errors: [0; CLASSES],
             statuses: Box::new([0; MAX_STATUS]),
             original_statuses: Box::new([0; MAX_STATUS]),
@@ -165,6 +168,7 @@ impl Shard {
         let _ = self.service.add(&other.service);
         let _ = self.send_lag.add(&other.send_lag);
         self.requests += other.requests;
+        self.clamped += other.clamped;
         for (a, b) in self.errors.iter_mut().zip(other.errors.iter()) {
             *a += b;
         }
@@ -259,6 +263,9 @@ impl Recorder {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
+        if latency_us > s.latency.high() {
+            s.clamped += 1;
+        }
         s.latency.saturating_record(latency_us.max(1));
         // Lag 0 (on time) is recorded as the histogram's lowest value, 1 µs.
         s.send_lag.saturating_record(lag_us.max(1));
@@ -291,6 +298,9 @@ impl Recorder {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
+        if waited_us > s.latency.high() {
+            s.clamped += 1;
+        }
         s.latency.saturating_record(waited_us.max(1));
         s.requests += 1;
         s.errors[ErrorClass::NotSent.index()] += 1;
@@ -405,6 +415,10 @@ pub struct StepResult {
     /// Count per production variant that served the calls.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variants: BTreeMap<String, u64>,
+    /// Measured requests whose latency was above the histograms' range (2 hours): they count in
+    /// `requests`, but their latency reads as the range's top. Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub clamped: u64,
     /// The most requests in flight at once during the step (warm-up included).
     #[serde(default)]
     pub peak_in_flight: u64,
@@ -439,6 +453,10 @@ impl StepResult {
         };
         round3(success.min(self.offered_rps))
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A step's verdict. `Inconclusive` is neither: the generator was the limit.
@@ -488,6 +506,7 @@ pub struct Abort {
 #[derive(Debug, Clone, Default)]
 pub struct ShardSummary {
     pub requests: u64,
+    pub clamped: u64,
     pub errors: [u64; CLASSES],
     pub latency: LatencySummary,
     pub service: LatencySummary,
@@ -508,6 +527,7 @@ impl ShardSummary {
         };
         ShardSummary {
             requests: s.requests,
+            clamped: s.clamped,
             errors: s.errors,
             latency: LatencySummary::from_histogram(&s.latency),
             service: LatencySummary::from_histogram(&s.service),
@@ -584,6 +604,7 @@ impl StepMeasurement {
             original_status_counts: s.original_status_counts,
             variants: s.variants,
             aborted: self.abort.is_some(),
+            clamped: s.clamped,
             peak_in_flight: self.peak_in_flight,
             max_concurrency: self.max_concurrency,
             send_lag_ms: s.send_lag,
@@ -617,7 +638,32 @@ mod tests {
         assert_eq!(s.errors[ErrorClass::Timeout.index()], 10);
         assert!((s.latency.p50 - 10.0).abs() < 0.02, "{:?}", s.latency);
         assert!(s.latency.max > 2_390_000.0, "{:?}", s.latency);
+        assert_eq!(s.clamped, 0, "40 minutes is inside the range");
         assert_eq!(s.status_counts.get("200"), Some(&990));
+    }
+
+    #[test]
+    fn latencies_above_the_range_are_counted_as_clamped() {
+        let r = Recorder::new(1);
+        r.record(0, 10_000, 9_000, &Outcome::success(200));
+        // 3 hours: above the 2-hour range
+        r.record(0, 3 * 3600 * 1_000_000, 1_000, &Outcome::success(200));
+        r.record_not_sent(0, 3 * 3600 * 1_000_000);
+        let m = StepMeasurement {
+            offered_rps: 1.0,
+            abort: None,
+            window_s: 3.0,
+            warmup_s: 0.0,
+            sent: 2,
+            unsent: 1,
+            peak_in_flight: 1,
+            max_concurrency: 1,
+            shard: ShardSummary::from_shard(&r.merged(), &[]),
+        }
+        .into_result();
+        assert_eq!(m.requests, 3);
+        assert_eq!(m.clamped, 2, "{m:?}");
+        assert!(serde_json::to_string(&m).unwrap().contains("\"clamped\":2"));
     }
 
     #[test]
