@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-pub use autoscaling::AutoscalingConfig;
+pub use autoscaling::{AutoscalingConfig, CooldownFrom};
 pub use deploy::DeployConfig;
 pub use issue::Issue;
 use issue::{bad, line_at};
