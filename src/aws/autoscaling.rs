@@ -179,6 +179,9 @@ pub async fn apply_command(args: &ApplyArgs) -> Result<String> {
             args.report.display()
         )));
     };
+    if let Some(why) = crate::decide::recommend::target_value_refusal(r) {
+        return Err(Error::input(format!("{}: {why}", args.report.display())));
+    }
     let names = crate::aws::policy::Names::resolve(
         &report.campaign,
         Some(&args.endpoint),

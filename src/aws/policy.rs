@@ -249,6 +249,11 @@ pub fn write_for_report(
     let Some(r) = &report.recommendation else {
         return Ok((Vec::new(), None));
     };
+    if let Some(why) = crate::decide::recommend::target_value_refusal(r) {
+        // The explanation already carries the reason; a policy file would invite applying it.
+        eprintln!("rightsize: {why}");
+        return Ok((Vec::new(), None));
+    }
     let names = Names::resolve(&report.campaign, endpoint, variant)?;
     Ok((requests(r, &names).write(dir)?, Some(names)))
 }
@@ -271,6 +276,27 @@ mod tests {
             "name = \"t\"\n[target]\n{target}\n[payload]\nbody = '{{}}'\n[requirements]\np99_ms = 100\nmax_error_percent = 1\npeak_tps = 10\n{autoscaling}"
         );
         Campaign::parse(&text, Path::new("c.toml"), Path::new(".")).unwrap()
+    }
+
+    #[test]
+    fn no_policy_file_is_written_for_a_target_value_of_0() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = crate::report::test_support::report("ml.c5.large", &[(0.01, true)], 1.0);
+        assert_eq!(
+            report
+                .recommendation
+                .as_ref()
+                .unwrap()
+                .scaling_policy
+                .target_value,
+            0.0
+        );
+        let (written, _) = write_for_report(dir.path(), &report, None, None).unwrap();
+        assert!(written.is_empty(), "{written:?}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let ok = crate::report::test_support::report("ml.c5.large", &[(10.0, true)], 1.0);
+        let (written, _) = write_for_report(dir.path(), &ok, None, None).unwrap();
+        assert!(!written.is_empty());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::measure::client::{AnyTarget, Target};
 use crate::measure::load::{self, StepEnd, StepHandle, StepSpec};
 use crate::measure::payload::Payloads;
-use crate::measure::stats::{ErrorClass, Recorder, StepResult};
+use crate::measure::stats::{ErrorClass, Recorder, StepResult, Verdict};
 use crate::run::campaign::{self, Progress};
 
 /// The body sent when neither `--body` nor `--payload` is given.
@@ -39,6 +39,9 @@ pub struct ProbeArgs {
     /// Requests in flight at most.
     #[arg(long, default_value_t = 1024)]
     pub max_concurrency: u32,
+    /// How requests are spaced: uniform (evenly) or poisson (bursty, like real traffic).
+    #[arg(long, default_value = "uniform", value_parser = ["uniform", "poisson"])]
+    pub arrivals: String,
     /// Per-request timeout, milliseconds.
     #[arg(long, default_value_t = 60_000)]
     pub timeout_ms: u64,
@@ -85,6 +88,7 @@ impl ProbeArgs {
             duration: Duration::from_secs(30),
             warmup: Duration::ZERO,
             max_concurrency: 1024,
+            arrivals: "uniform".into(),
             timeout_ms: 60_000,
             region: None,
             endpoint_url: None,
@@ -236,6 +240,8 @@ pub fn campaign_of(a: &ProbeArgs) -> Result<Campaign> {
         Value::Integer(i64::from(a.max_concurrency)),
     );
 
+    put(&mut load, "arrivals", a.arrivals.as_str().into());
+
     let mut root = toml::Table::new();
     put(&mut root, "name", "probe".into());
     put(&mut root, "target", Value::Table(target));
@@ -316,13 +322,15 @@ pub async fn probe(a: &ProbeArgs, interrupt: CancellationToken) -> Result<Probed
         Path::new("probe"),
         campaign::is_json(&c.target.content_type),
     )?;
-    let spec = StepSpec::new(
+    let mut spec = StepSpec::new(
         a.rps,
         a.warmup.as_secs_f64(),
         a.duration.as_secs_f64(),
         a.max_concurrency as usize,
         Duration::from_millis(a.timeout_ms),
     );
+    spec.arrivals = c.load.arrivals;
+    spec.seed = c.payload.seed;
     if spec.schedule.measured() == 0 {
         return Err(Error::input(format!(
             "probe: --rps {} for --duration {:?} sends no measured request; raise one of them",
@@ -338,8 +346,9 @@ pub async fn probe(a: &ProbeArgs, interrupt: CancellationToken) -> Result<Probed
     let (m, end) = load::run_step(target.clone(), Arc::new(payloads), &spec, &handle).await;
     progress.finish().await;
     let mut step = m.into_result();
-    let (pass, reasons) = verdict::judge(&step, &c.requirements);
-    step.pass = pass;
+    let (v, reasons) = verdict::decide(&step, &c.requirements);
+    step.pass = v == Verdict::Pass;
+    step.verdict = Some(v);
     step.reasons = reasons;
     Ok(Probed {
         label: c.target_label(),
@@ -365,7 +374,7 @@ pub fn summary(p: &Probed, timeout_ms: u64) -> String {
     let _ = writeln!(
         out,
         "  requests    {} answered, {} succeeded ({} sent, {} never sent)",
-        s.requests,
+        s.requests.saturating_sub(s.unsent),
         p.successes(),
         s.sent,
         s.unsent

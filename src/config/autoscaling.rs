@@ -33,6 +33,11 @@ pub struct AutoscalingConfig {
     /// ScaleInCooldown of the policy, seconds.
     #[serde(default = "default_cooldown_s")]
     pub scale_in_cooldown_s: u32,
+    /// When the ramp simulation starts the scale-out cooldown: `in_service` (the default: when
+    /// the scale-out's instances serve, as AWS documents for SageMaker target tracking, "after
+    /// a scale out activity completes") or `decision` (when the scale-out is decided).
+    #[serde(default, skip_serializing_if = "CooldownFrom::is_in_service")]
+    pub cooldown_from: CooldownFrom,
     /// How long the simulation keeps traffic at peak after the ramp, minutes; default
     /// [`AutoscalingConfig::hold_minutes`]: 30, or twice what one scale-out takes if longer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,6 +79,23 @@ fn default_cooldown_s() -> u32 {
     300
 }
 
+/// When the scale-out cooldown starts (`[autoscaling] cooldown_from`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CooldownFrom {
+    /// When the scale-out's instances are in service.
+    #[default]
+    InService,
+    /// When the scale-out is decided.
+    Decision,
+}
+
+impl CooldownFrom {
+    pub fn is_in_service(&self) -> bool {
+        *self == CooldownFrom::InService
+    }
+}
+
 impl Default for AutoscalingConfig {
     fn default() -> Self {
         AutoscalingConfig {
@@ -83,6 +105,7 @@ impl Default for AutoscalingConfig {
             scale_in_threshold_percent: default_scale_in_threshold_percent(),
             scale_out_cooldown_s: default_cooldown_s(),
             scale_in_cooldown_s: default_cooldown_s(),
+            cooldown_from: CooldownFrom::InService,
             hold_minutes: None,
             max_instances: None,
             endpoint_name: None,

@@ -11,6 +11,30 @@ pub enum SearchKind {
     Walk,
 }
 
+/// How requests are spaced in time (`[load] arrivals`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arrivals {
+    /// Evenly spaced: a metronome at the offered rate.
+    #[default]
+    Uniform,
+    /// A Poisson process at the offered rate: exponential gaps, bursty like real traffic.
+    Poisson,
+}
+
+impl Arrivals {
+    pub fn is_uniform(&self) -> bool {
+        *self == Arrivals::Uniform
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arrivals::Uniform => "uniform",
+            Arrivals::Poisson => "poisson",
+        }
+    }
+}
+
 /// How load is applied.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +63,11 @@ pub struct LoadConfig {
     /// Requests in flight at most.
     #[serde(default = "default_max_concurrency")]
     pub max_concurrency: u32,
+    /// How requests are spaced: `uniform` (evenly, the default) or `poisson` (exponential
+    /// gaps from the payload seed). Left out of the file (and the resume fingerprint) when
+    /// uniform, so reports saved before it existed resume unchanged.
+    #[serde(default, skip_serializing_if = "Arrivals::is_uniform")]
+    pub arrivals: Arrivals,
     /// A step stops at once, failed, when more than this percent of its requests fail...
     #[serde(default = "default_abort_error_percent")]
     pub abort_error_percent: f64,
@@ -97,6 +126,7 @@ impl Default for LoadConfig {
             resolution_percent: default_resolution_percent(),
             growth_factor: default_growth_factor(),
             max_concurrency: default_max_concurrency(),
+            arrivals: Arrivals::Uniform,
             abort_error_percent: default_abort_error_percent(),
             abort_after_seconds: default_abort_after_seconds(),
             max_duration_minutes: None,

@@ -22,11 +22,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-pub use autoscaling::AutoscalingConfig;
+pub use autoscaling::{AutoscalingConfig, CooldownFrom};
 pub use deploy::DeployConfig;
 pub use issue::Issue;
 use issue::{bad, line_at};
-pub use load::{LoadConfig, SearchKind};
+pub use load::{Arrivals, LoadConfig, SearchKind};
 pub use payload::{PayloadConfig, PayloadFile};
 pub use recommend::RecommendConfig;
 pub use requirements::Requirements;

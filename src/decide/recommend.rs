@@ -69,14 +69,28 @@ pub struct Cost {
     pub price_verified: Option<bool>,
 }
 
-/// The best passing achieved rate, divided by the instances that served it.
+/// The best passing step's successful responses per second (never above its offered rate),
+/// divided by the instances that served it.
 pub fn max_rps_per_instance(steps: &[StepResult], instance_count: u32) -> Option<f64> {
     steps
         .iter()
         .filter(|s| s.pass)
-        .map(|s| s.achieved_rps)
+        .map(|s| s.successful_rps())
         .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))))
         .map(|best| best / f64::from(instance_count.max(1)))
+}
+
+/// Why a recommendation's scaling policy must not be written or applied: a `TargetValue` that
+/// rounds to 0 invocations per minute would keep the metric above target at any load, so the
+/// policy would scale out to MaxCapacity and stay there. `None` when the policy is usable.
+pub fn target_value_refusal(r: &Recommendation) -> Option<String> {
+    (r.scaling_policy.target_value < 1.0).then(|| {
+        format!(
+            "TargetValue rounds to 0 (MAX_RPS {} × safety factor {} × 60 s < 1 invocation per minute per instance): no scaling policy is written or applied, since a target of 0 would scale out to MaxCapacity at any load; raise [recommend] safety_factor, or size this endpoint by hand",
+            r3(r.max_rps_per_instance),
+            fmt_num(r.safety_factor)
+        )
+    })
 }
 
 /// Builds the recommendation, or `None` when no step passed.
@@ -103,13 +117,13 @@ pub fn recommend(
     let mut explanation = Vec::new();
     if count > 1 {
         explanation.push(format!(
-            "MAX_RPS per instance = best passing achieved rate {} rps ÷ {count} instances tested = {} rps",
+            "MAX_RPS per instance = best passing step's successful responses {} per s (at most its offered rate) ÷ {count} instances tested = {} rps",
             r3(best_total),
             r3(per_instance)
         ));
     } else {
         explanation.push(format!(
-            "MAX_RPS per instance = best passing achieved rate = {} rps (one instance tested)",
+            "MAX_RPS per instance = best passing step's successful responses per s (at most its offered rate) = {} rps (one instance tested)",
             r3(per_instance)
         ));
     }
@@ -137,7 +151,7 @@ pub fn recommend(
         );
     }
 
-    Some(Recommendation {
+    let mut r = Recommendation {
         instance_type: target.instance_type.clone(),
         instance_count_tested: count,
         max_rps_per_instance: r3(per_instance),
@@ -156,7 +170,11 @@ pub fn recommend(
         },
         cost: None,
         autoscaling: None,
-    })
+    };
+    if let Some(why) = target_value_refusal(&r) {
+        r.explanation.push(why);
+    }
+    Some(r)
 }
 
 /// The recommendation of a whole campaign: [`recommend`], then `[autoscaling]` (cooldowns,
@@ -232,6 +250,7 @@ mod tests {
             original_status_counts: Default::default(),
             variants: Default::default(),
             aborted: false,
+            ..Default::default()
         }
     }
 
@@ -265,6 +284,48 @@ mod tests {
             ramp_minutes: None,
             min_tps,
         }
+    }
+
+    #[test]
+    fn a_target_value_that_rounds_to_0_is_refused_with_a_reason() {
+        // 0.01 rps × 0.5 × 60 = 0.3 invocations per minute.
+        let r = recommend(&[step(0.01, true)], &target(1), &req(1.0, None), 0.5).unwrap();
+        assert_eq!(r.invocations_target, 0);
+        let why = target_value_refusal(&r).expect("refused");
+        assert!(why.contains("TargetValue rounds to 0"), "{why}");
+        assert!(why.contains("safety_factor"), "{why}");
+        assert!(
+            r.explanation.iter().any(|l| l == &why),
+            "{:?}",
+            r.explanation
+        );
+        let ok = recommend(&[step(1.0, true)], &target(1), &req(1.0, None), 0.5).unwrap();
+        assert_eq!(target_value_refusal(&ok), None);
+    }
+
+    #[test]
+    fn max_rps_counts_successful_responses_only_and_says_so() {
+        // 2 % of the best step failed, and its late answers made it read above its offer.
+        let mut best = step(200.0, true);
+        best.achieved_rps = 204.0;
+        best.success_rps = 199.9;
+        best.error_rps = 4.1;
+        let steps = [step(100.0, true), best.clone(), step(300.0, false)];
+        assert_eq!(max_rps_per_instance(&steps, 1), Some(199.9));
+        best.success_rps = 203.0;
+        let steps = [step(100.0, true), best];
+        assert_eq!(
+            max_rps_per_instance(&steps, 1),
+            Some(200.0),
+            "never above the offered rate"
+        );
+        let r = recommend(&steps, &target(1), &req(1000.0, None), 0.5).unwrap();
+        assert!(
+            r.explanation[0].contains("successful responses")
+                && r.explanation[0].contains("at most its offered rate"),
+            "{:?}",
+            r.explanation
+        );
     }
 
     #[test]

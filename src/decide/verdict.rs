@@ -1,12 +1,89 @@
 //! Does a step meet the requirements, and if not, why not. Pure.
 
 use crate::config::Requirements;
-use crate::measure::stats::StepResult;
+use crate::measure::stats::{ErrorClass, StepResult, Verdict};
 use crate::num::fmt_num;
 
 /// A step whose achieved rate falls below this share of the offered rate has not passed: the
 /// endpoint (or the generator) could not keep up, whatever its percentiles say.
 pub const MIN_ACHIEVED_RATIO: f64 = 0.97;
+
+/// A send lag p99 above this says the generator fell behind its own schedule (it runs about
+/// 1 ms on an idle machine: the timer's tick).
+pub const MAX_SEND_LAG_MS: f64 = 50.0;
+
+/// Judges a step as pass, fail or inconclusive. A step that failed while the generator was
+/// the limit (`max_concurrency` reached, or the generator behind its schedule) and whose
+/// endpoint met its own part of the requirements (service time p99, errors other than
+/// `not_sent`) is inconclusive: the generator's queueing made it fail, not the endpoint. Its
+/// first reason names the limit and what to change. A step that passed passed with the
+/// generator's queueing counted against it, so it stays a pass.
+pub fn decide(step: &StepResult, req: &Requirements) -> (Verdict, Vec<String>) {
+    let (pass, mut reasons) = judge(step, req);
+    if pass {
+        return (Verdict::Pass, reasons);
+    }
+    if step.requests > 0
+        && endpoint_met_its_part(step, req)
+        && let Some(why) = generator_limit(step)
+    {
+        reasons.insert(0, why);
+        return (Verdict::Inconclusive, reasons);
+    }
+    (Verdict::Fail, reasons)
+}
+
+/// Whether the endpoint's own share of the requirements held: service time (from the actual
+/// send) and the errors it answered with.
+fn endpoint_met_its_part(step: &StepResult, req: &Requirements) -> bool {
+    let not_sent = step
+        .errors_by_class
+        .get(ErrorClass::NotSent.name())
+        .copied()
+        .unwrap_or(0);
+    let answered = step.requests.saturating_sub(not_sent);
+    let endpoint_errors = step.errors.saturating_sub(not_sent);
+    let error_percent = if answered > 0 {
+        endpoint_errors as f64 * 100.0 / answered as f64
+    } else {
+        0.0
+    };
+    answered > 0 && step.service_ms.p99 <= req.p99_ms && error_percent <= req.max_error_percent
+}
+
+/// Why the generator, not the endpoint, limited a step, and what to change; `None` when it did
+/// not.
+pub fn generator_limit(step: &StepResult) -> Option<String> {
+    if step.max_concurrency > 0 && step.peak_in_flight >= step.max_concurrency {
+        let ceiling = if step.service_ms.p50 > 0.0 {
+            format!(
+                "; at this step's p50 service time of {:.1} ms it can send at most {:.0} rps",
+                step.service_ms.p50,
+                step.max_concurrency as f64 * 1000.0 / step.service_ms.p50
+            )
+        } else {
+            String::new()
+        };
+        return Some(format!(
+            "inconclusive: the generator was the limit, not the endpoint: all max_concurrency = {} \
+             requests were in flight and the rest waited in the generator (send lag p99 {:.1} ms){ceiling}; \
+             raise [load] max_concurrency",
+            step.max_concurrency, step.send_lag_ms.p99
+        ));
+    }
+    if step.send_lag_ms.p99 > MAX_SEND_LAG_MS {
+        return Some(format!(
+            "inconclusive: the generator fell behind its schedule (send lag p99 {:.1} ms > {} ms \
+             with at most {} of max_concurrency = {} in flight): run it on a faster or less busy \
+             machine, or split the rate across shards",
+            step.send_lag_ms.p99,
+            fmt_num(MAX_SEND_LAG_MS),
+            step.peak_in_flight,
+            step.max_concurrency
+        ));
+    }
+    None
+}
 
 /// Judges a step: `(pass, reasons)`, with one reason per unmet requirement.
 pub fn judge(step: &StepResult, req: &Requirements) -> (bool, Vec<String>) {
@@ -68,7 +145,55 @@ mod tests {
             original_status_counts: Default::default(),
             variants: Default::default(),
             aborted: false,
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_failure_caused_by_the_generator_is_inconclusive_and_names_the_limit() {
+        let req = Requirements {
+            p99_ms: 400.0,
+            max_error_percent: 1.0,
+            peak_tps: 100.0,
+            ramp_minutes: None,
+            min_tps: None,
+        };
+        // Queued behind a full max_concurrency: p99 from the intended send is high, the
+        // endpoint's own service time is fine, and requests were never sent.
+        let mut s = step(200.0, 80.0, 1500.0, 20.0, 1000);
+        s.errors_by_class.insert("not_sent".into(), 200);
+        s.errors = 200;
+        s.service_ms.p50 = 100.0;
+        s.service_ms.p99 = 101.0;
+        s.peak_in_flight = 8;
+        s.max_concurrency = 8;
+        s.send_lag_ms.p99 = 900.0;
+        let (v, reasons) = decide(&s, &req);
+        assert_eq!(v, Verdict::Inconclusive, "{reasons:?}");
+        assert!(reasons[0].contains("max_concurrency"), "{reasons:?}");
+        assert!(
+            reasons[0].contains("80 rps"),
+            "the ceiling 8 ÷ 100 ms: {reasons:?}"
+        );
+        // Below the cap but far behind schedule: a slow machine.
+        s.peak_in_flight = 3;
+        let (v, reasons) = decide(&s, &req);
+        assert_eq!(v, Verdict::Inconclusive, "{reasons:?}");
+        assert!(reasons[0].contains("faster"), "{reasons:?}");
+        // The endpoint's own service time misses the limit: its failure, whatever the cap.
+        s.peak_in_flight = 8;
+        s.service_ms.p99 = 900.0;
+        assert_eq!(decide(&s, &req).0, Verdict::Fail);
+        // Or it answered with errors of its own.
+        s.service_ms.p99 = 101.0;
+        s.errors_by_class.insert("service_unavailable".into(), 100);
+        s.errors = 300;
+        assert_eq!(decide(&s, &req).0, Verdict::Fail);
+        // The generator was busy but the step met everything: a pass stays a pass.
+        let mut ok = step(100.0, 100.0, 10.0, 0.0, 1000);
+        ok.peak_in_flight = 8;
+        ok.max_concurrency = 8;
+        assert_eq!(decide(&ok, &req).0, Verdict::Pass);
     }
 
     #[test]

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::num::round3;
 
+/// How many error classes there are.
+pub const CLASSES: usize = 10;
+
 /// Why a request did not succeed. The snake-case names are stable report keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,10 +34,14 @@ pub enum ErrorClass {
     /// Refused, reset, DNS, TLS.
     Connect,
     Other,
+    /// Due in the measured window but never sent: still queued in the generator (all
+    /// `max_concurrency` slots busy) when sending stopped. Its `latency_ms` is a lower bound:
+    /// from its intended send time to when sending stopped.
+    NotSent,
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 9] = [
+    pub const ALL: [ErrorClass; CLASSES] = [
         ErrorClass::Throttled,
         ErrorClass::ModelError,
         ErrorClass::ModelNotReady,
@@ -44,6 +51,7 @@ impl ErrorClass {
         ErrorClass::Timeout,
         ErrorClass::Connect,
         ErrorClass::Other,
+        ErrorClass::NotSent,
     ];
 
     pub fn index(self) -> usize {
@@ -61,6 +69,7 @@ impl ErrorClass {
             ErrorClass::Timeout => "timeout",
             ErrorClass::Connect => "connect",
             ErrorClass::Other => "other",
+            ErrorClass::NotSent => "not_sent",
         }
     }
 
@@ -127,8 +136,12 @@ pub const MAX_VARIANTS: usize = 16;
 pub struct Shard {
     pub latency: Histogram<u64>,
     pub service: Histogram<u64>,
+    /// Actual minus intended send time of the measured requests sent: the generator's lag.
+    pub send_lag: Histogram<u64>,
     pub requests: u64,
-    pub errors: [u64; 9],
+    /// Latencies above the histogram's range (2 hours), recorded at its top.
+    pub clamped: u64,
+    pub errors: [u64; CLASSES],
     statuses: Box<[u64; MAX_STATUS]>,
     original_statuses: Box<[u64; MAX_STATUS]>,
     variants: [u64; MAX_VARIANTS],
@@ -139,8 +152,10 @@ impl Shard {
         Shard {
             latency: new_histogram(),
             service: new_histogram(),
+            send_lag: new_histogram(),
             requests: 0,
-            errors: [0; 9],
+            clamped: 0,
+            errors: [0; CLASSES],
             statuses: Box::new([0; MAX_STATUS]),
             original_statuses: Box::new([0; MAX_STATUS]),
             variants: [0; MAX_VARIANTS],
@@ -151,7 +166,9 @@ impl Shard {
         // Same bounds on both sides, so adding cannot fail.
         let _ = self.latency.add(&other.latency);
         let _ = self.service.add(&other.service);
+        let _ = self.send_lag.add(&other.send_lag);
         self.requests += other.requests;
+        self.clamped += other.clamped;
         for (a, b) in self.errors.iter_mut().zip(other.errors.iter()) {
             *a += b;
         }
@@ -174,12 +191,13 @@ impl Shard {
 /// Collects a step's measurements from all workers.
 pub struct Recorder {
     shards: Vec<Mutex<Shard>>,
-    /// Responses received (any outcome, any request) inside the measured window.
-    pub completed_in_window: AtomicU64,
     /// Measured requests never sent because the step ended with them still queued.
     pub unsent: AtomicU64,
     /// Measured requests sent.
     pub sent: AtomicU64,
+    /// Requests in flight now (sent, not yet answered), and the most there ever were.
+    pub in_flight: AtomicU64,
+    pub peak_in_flight: AtomicU64,
     /// Live counters for progress display (measured requests only).
     pub live_done: AtomicU64,
     pub live_errors: AtomicU64,
@@ -195,9 +213,10 @@ impl Recorder {
             shards: (0..shards.max(1))
                 .map(|_| Mutex::new(Shard::new()))
                 .collect(),
-            completed_in_window: AtomicU64::new(0),
             unsent: AtomicU64::new(0),
             sent: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
             live_done: AtomicU64::new(0),
             live_errors: AtomicU64::new(0),
             warmup_done: AtomicU64::new(0),
@@ -228,11 +247,28 @@ impl Recorder {
     /// Records one measured request. `latency_us` counts from the intended send time,
     /// `service_us` from the actual send.
     pub fn record(&self, shard: usize, latency_us: u64, service_us: u64, outcome: &Outcome) {
+        self.record_sent(shard, latency_us, service_us, 0, outcome);
+    }
+
+    /// Records one measured request that was sent `lag_us` after its intended send time.
+    pub fn record_sent(
+        &self,
+        shard: usize,
+        latency_us: u64,
+        service_us: u64,
+        lag_us: u64,
+        outcome: &Outcome,
+    ) {
         let mut s = match self.shards[shard % self.shards.len()].lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
+        if latency_us > s.latency.high() {
+            s.clamped += 1;
+        }
         s.latency.saturating_record(latency_us.max(1));
+        // Lag 0 (on time) is recorded as the histogram's lowest value, 1 µs.
+        s.send_lag.saturating_record(lag_us.max(1));
         s.service.saturating_record(service_us.max(1));
         s.requests += 1;
         if let Some(c) = outcome.class {
@@ -252,6 +288,26 @@ impl Recorder {
         if outcome.class.is_some() {
             self.live_errors.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Records one measured request that was never sent: a failure of class `not_sent` whose
+    /// latency (a lower bound) is its wait from the intended send time until sending stopped.
+    /// It has no service time.
+    pub fn record_not_sent(&self, shard: usize, waited_us: u64) {
+        let mut s = match self.shards[shard % self.shards.len()].lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if waited_us > s.latency.high() {
+            s.clamped += 1;
+        }
+        s.latency.saturating_record(waited_us.max(1));
+        s.requests += 1;
+        s.errors[ErrorClass::NotSent.index()] += 1;
+        drop(s);
+        self.unsent.fetch_add(1, Ordering::Relaxed);
+        self.live_done.fetch_add(1, Ordering::Relaxed);
+        self.live_errors.fetch_add(1, Ordering::Relaxed);
     }
 
     /// All shards merged into one.
@@ -314,13 +370,23 @@ impl LatencySummary {
 }
 
 /// One measured step, as it appears in `report.json` under `steps[]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepResult {
     pub offered_rps: f64,
+    /// Measured requests (those due in the window) that completed, whenever they completed
+    /// before the step ended, divided by the window's length: `success_rps + error_rps`. It does
+    /// not depend on latency, and it cannot exceed the offered rate.
     pub achieved_rps: f64,
+    /// The successful part of `achieved_rps`.
+    #[serde(default)]
+    pub success_rps: f64,
+    /// The failed part of `achieved_rps`.
+    #[serde(default)]
+    pub error_rps: f64,
     /// Length of the measured window (after warm-up), seconds.
     pub duration_s: f64,
-    /// Measured requests that got an answer (or failed): the denominator of `error_percent`.
+    /// Measured requests (every request due in the window): answered, failed, or never sent
+    /// (`not_sent`); the denominator of `error_percent`.
     pub requests: u64,
     pub errors: u64,
     pub error_percent: f64,
@@ -334,7 +400,8 @@ pub struct StepResult {
     /// Measured requests that were sent.
     #[serde(default)]
     pub sent: u64,
-    /// Measured requests still queued in the generator when the step ended.
+    /// Measured requests still queued in the generator when the step ended: the same number
+    /// as `errors_by_class.not_sent`.
     #[serde(default)]
     pub unsent: u64,
     #[serde(default)]
@@ -348,10 +415,65 @@ pub struct StepResult {
     /// Count per production variant that served the calls.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variants: BTreeMap<String, u64>,
+    /// Measured requests whose latency was above the histograms' range (2 hours): they count in
+    /// `requests`, but their latency reads as the range's top. Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub clamped: u64,
+    /// The most requests in flight at once during the step (warm-up included).
+    #[serde(default)]
+    pub peak_in_flight: u64,
+    /// The step's `[load] max_concurrency`: when `peak_in_flight` reached it, requests waited
+    /// in the generator.
+    #[serde(default)]
+    pub max_concurrency: u64,
+    /// Actual minus intended send time of the measured requests sent, milliseconds.
+    #[serde(default)]
+    pub send_lag_ms: SendLag,
+    /// `pass`, `fail`, or `inconclusive`: the generator, not the endpoint, was the limit
+    /// (`max_concurrency` reached, or the generator fell behind its schedule) and the endpoint
+    /// met its own part of the requirements; the reasons say what to change. Absent in steps
+    /// saved before it existed (read `pass`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
     /// The step was stopped early because too many requests failed (`[load]
     /// abort_error_percent`); its reasons say when and why.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub aborted: bool,
+}
+
+impl StepResult {
+    /// Successful responses per second, never above the offered rate: what MAX_RPS is read
+    /// from. A step saved before `success_rps` existed (it reads 0 there) falls back to its
+    /// achieved rate less its error share.
+    pub fn successful_rps(&self) -> f64 {
+        let success = if self.success_rps > 0.0 || self.achieved_rps <= 0.0 {
+            self.success_rps
+        } else {
+            self.achieved_rps * (1.0 - self.error_percent / 100.0).max(0.0)
+        };
+        round3(success.min(self.offered_rps))
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A step's verdict. `Inconclusive` is neither: the generator was the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Inconclusive,
+}
+
+/// The generator's send lag: actual minus intended send time, milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SendLag {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
 }
 
 /// What the step runner measured, before a verdict is attached.
@@ -362,9 +484,10 @@ pub struct StepMeasurement {
     pub abort: Option<Abort>,
     pub window_s: f64,
     pub warmup_s: f64,
-    pub completed_in_window: u64,
     pub sent: u64,
     pub unsent: u64,
+    pub peak_in_flight: u64,
+    pub max_concurrency: u64,
     pub shard: ShardSummary,
 }
 
@@ -383,9 +506,11 @@ pub struct Abort {
 #[derive(Debug, Clone, Default)]
 pub struct ShardSummary {
     pub requests: u64,
-    pub errors: [u64; 9],
+    pub clamped: u64,
+    pub errors: [u64; CLASSES],
     pub latency: LatencySummary,
     pub service: LatencySummary,
+    pub send_lag: SendLag,
     pub status_counts: BTreeMap<String, u64>,
     pub original_status_counts: BTreeMap<String, u64>,
     pub variants: BTreeMap<String, u64>,
@@ -402,9 +527,18 @@ impl ShardSummary {
         };
         ShardSummary {
             requests: s.requests,
+            clamped: s.clamped,
             errors: s.errors,
             latency: LatencySummary::from_histogram(&s.latency),
             service: LatencySummary::from_histogram(&s.service),
+            send_lag: {
+                let l = LatencySummary::from_histogram(&s.send_lag);
+                SendLag {
+                    p50: l.p50,
+                    p99: l.p99,
+                    max: l.max,
+                }
+            },
             status_counts: counts(&s.statuses),
             original_status_counts: counts(&s.original_statuses),
             variants: s
@@ -431,14 +565,21 @@ impl StepMeasurement {
     pub fn into_result(self) -> StepResult {
         let s = self.shard;
         let errors: u64 = s.errors.iter().sum();
-        let achieved = if self.window_s > 0.0 {
-            self.completed_in_window as f64 / self.window_s
-        } else {
-            0.0
+        let not_sent = s.errors[ErrorClass::NotSent.index()];
+        // Every measured request counts, whenever its answer came: a window shorter than the
+        // latency must not read as a shortfall of throughput.
+        let per_s = |n: u64| {
+            if self.window_s > 0.0 {
+                round3(n as f64 / self.window_s)
+            } else {
+                0.0
+            }
         };
         StepResult {
             offered_rps: round3(self.offered_rps),
-            achieved_rps: round3(achieved),
+            achieved_rps: per_s(s.requests - not_sent),
+            success_rps: per_s(s.requests - errors),
+            error_rps: per_s(errors - not_sent),
             duration_s: round3(self.window_s),
             requests: s.requests,
             errors,
@@ -463,6 +604,11 @@ impl StepMeasurement {
             original_status_counts: s.original_status_counts,
             variants: s.variants,
             aborted: self.abort.is_some(),
+            clamped: s.clamped,
+            peak_in_flight: self.peak_in_flight,
+            max_concurrency: self.max_concurrency,
+            send_lag_ms: s.send_lag,
+            verdict: None,
         }
     }
 }
@@ -492,7 +638,32 @@ mod tests {
         assert_eq!(s.errors[ErrorClass::Timeout.index()], 10);
         assert!((s.latency.p50 - 10.0).abs() < 0.02, "{:?}", s.latency);
         assert!(s.latency.max > 2_390_000.0, "{:?}", s.latency);
+        assert_eq!(s.clamped, 0, "40 minutes is inside the range");
         assert_eq!(s.status_counts.get("200"), Some(&990));
+    }
+
+    #[test]
+    fn latencies_above_the_range_are_counted_as_clamped() {
+        let r = Recorder::new(1);
+        r.record(0, 10_000, 9_000, &Outcome::success(200));
+        // 3 hours: above the 2-hour range
+        r.record(0, 3 * 3600 * 1_000_000, 1_000, &Outcome::success(200));
+        r.record_not_sent(0, 3 * 3600 * 1_000_000);
+        let m = StepMeasurement {
+            offered_rps: 1.0,
+            abort: None,
+            window_s: 3.0,
+            warmup_s: 0.0,
+            sent: 2,
+            unsent: 1,
+            peak_in_flight: 1,
+            max_concurrency: 1,
+            shard: ShardSummary::from_shard(&r.merged(), &[]),
+        }
+        .into_result();
+        assert_eq!(m.requests, 3);
+        assert_eq!(m.clamped, 2, "{m:?}");
+        assert!(serde_json::to_string(&m).unwrap().contains("\"clamped\":2"));
     }
 
     #[test]
@@ -520,6 +691,29 @@ mod tests {
             Some(ErrorClass::Validation)
         );
         assert_eq!(ErrorClass::from_http_status(302), Some(ErrorClass::Other));
+    }
+
+    #[test]
+    fn max_rps_reads_successes_only_and_never_more_than_offered() {
+        let mut s = StepResult {
+            offered_rps: 100.0,
+            achieved_rps: 101.0,
+            success_rps: 101.0,
+            ..Default::default()
+        };
+        assert_eq!(s.successful_rps(), 100.0, "capped at the offered rate");
+        s.success_rps = 99.0;
+        s.error_rps = 1.0;
+        s.achieved_rps = 100.0;
+        assert_eq!(
+            s.successful_rps(),
+            99.0,
+            "failed responses are not capacity"
+        );
+        // A step saved before success_rps existed: achieved less its error share.
+        s.success_rps = 0.0;
+        s.error_percent = 2.0;
+        assert_eq!(s.successful_rps(), 98.0);
     }
 
     #[test]

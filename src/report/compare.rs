@@ -200,7 +200,7 @@ fn row(input: &Input, req: &Requirements, prices: Option<&PriceTable>) -> Row {
         .zip(&passes)
         .filter(|(_, p)| **p)
         .map(|(s, _)| s)
-        .max_by(|a, b| a.achieved_rps.total_cmp(&b.achieved_rps));
+        .max_by(|a, b| a.successful_rps().total_cmp(&b.successful_rps()));
     let count = r.campaign.target.instance_count.max(1);
     let instance_type = r.campaign.target.instance_type.clone();
     let source = PriceSource::select(prices, r.campaign.target.region.as_deref());
@@ -240,8 +240,8 @@ fn row(input: &Input, req: &Requirements, prices: Option<&PriceTable>) -> Row {
         notes.push(format!("partial report ({})", r.stop_reason));
     }
     match best {
-        Some(step) if step.achieved_rps > 0.0 => {
-            let max_rps = round3(step.achieved_rps / f64::from(count));
+        Some(step) if step.successful_rps() > 0.0 => {
+            let max_rps = round3(step.successful_rps() / f64::from(count));
             let instances = ((req.peak_tps / max_rps).ceil() as u64).max(1);
             row.meets_requirements = true;
             row.max_rps_per_instance = Some(max_rps);

@@ -170,14 +170,15 @@ pub fn step_rows(report: &Report) -> Vec<StepRow> {
         .collect()
 }
 
-/// Index of the passing step with the highest achieved rate (where MAX_RPS comes from).
+/// Index of the passing step with the most successful responses per second (where MAX_RPS
+/// comes from).
 pub fn best_step(report: &Report) -> Option<usize> {
     report
         .steps
         .iter()
         .enumerate()
         .filter(|(_, s)| s.pass)
-        .max_by(|a, b| a.1.achieved_rps.total_cmp(&b.1.achieved_rps))
+        .max_by(|a, b| a.1.successful_rps().total_cmp(&b.1.successful_rps()))
         .map(|(i, _)| i)
 }
 
@@ -258,6 +259,7 @@ fn load_items(report: &Report) -> Vec<Item> {
             ),
         ),
         item("in flight at most", l.max_concurrency.to_string()),
+        item("arrivals", l.arrivals.name().to_string()),
         item(
             "target",
             format!("{} ({})", report.campaign.target_label(), {

@@ -376,9 +376,10 @@ mod tests {
             abort: None,
             window_s: 1.0,
             warmup_s: 0.0,
-            completed_in_window: 1,
             sent: 1,
             unsent: 0,
+            peak_in_flight: 0,
+            max_concurrency: 1,
             shard: Default::default(),
         }
         .into_result();

@@ -39,6 +39,7 @@ pub fn step(achieved: f64, pass: bool) -> StepResult {
         status_counts: Default::default(),
         original_status_counts: Default::default(),
         variants: Default::default(),
+        ..Default::default()
     }
 }
 

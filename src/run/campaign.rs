@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::measure::client::{AnyTarget, Target};
 use crate::measure::load::{self, AbortRule, StepEnd, StepHandle, StepSpec};
 use crate::measure::payload::Payloads;
-use crate::measure::stats::{Recorder, StepResult};
+use crate::measure::stats::{Recorder, StepResult, Verdict};
 use crate::prices::{self, PriceSource, PriceTable};
 use crate::report::{self, Report};
 use crate::run::caps::{self, CapStop, Caps};
@@ -145,7 +145,21 @@ pub async fn run_with<T: Target>(
     let mut sent_so_far: u64 = steps.iter().map(caps::requests_sent).sum();
     let mut interrupted = false;
     let mut capped: Option<CapStop> = None;
+    let mut generator_bound = false;
     let stop = loop {
+        // An inconclusive step is not the endpoint's failure, and nothing above it can be
+        // measured by this generator: the knee is generator-bound, and no MAX_RPS is given.
+        if let Some(s) = steps
+            .iter()
+            .find(|s| s.verdict == Some(Verdict::Inconclusive))
+        {
+            generator_bound = true;
+            break format!(
+                "the knee is generator-bound: the step at {} rps was {}; no MAX_RPS is given",
+                crate::num::fmt_num(s.offered_rps),
+                s.reasons.first().map_or("inconclusive", |r| r.as_str())
+            );
+        }
         let history: Vec<Probe> = steps
             .iter()
             .map(|s| Probe {
@@ -169,6 +183,8 @@ pub async fn run_with<T: Target>(
             c.load.max_concurrency as usize,
             Duration::from_millis(c.target.timeout_ms),
         );
+        spec.arrivals = c.load.arrivals;
+        spec.seed = c.payload.seed;
         spec.abort = (c.load.abort_error_percent < 100.0)
             .then(|| AbortRule::new(c.load.abort_error_percent, c.load.abort_after_seconds));
         if let Some(cap) = caps.check_before(&spec, sent_so_far, tokio::time::Instant::now()) {
@@ -198,7 +214,7 @@ pub async fn run_with<T: Target>(
         }
         let abort = measurement.abort;
         let mut step = measurement.into_result();
-        let (pass, mut reasons) = verdict::judge(&step, &c.requirements);
+        let (v, mut reasons) = verdict::decide(&step, &c.requirements);
         if let Some(a) = abort {
             reasons.insert(
                 0,
@@ -211,7 +227,9 @@ pub async fn run_with<T: Target>(
                 ),
             );
         }
-        step.pass = pass && abort.is_none();
+        let v = if abort.is_some() { Verdict::Fail } else { v };
+        step.pass = v == Verdict::Pass;
+        step.verdict = Some(v);
         step.reasons = reasons;
         sent_so_far += caps::requests_sent(&step);
         if !opts.quiet {
@@ -224,17 +242,22 @@ pub async fn run_with<T: Target>(
         steps.push(step);
     };
 
-    let recommendation = recommend::recommend_campaign(&steps, c).map(|r| {
-        let source = PriceSource::select(opts.prices.as_ref(), c.target.region.as_deref());
-        prices::attach_cost(r, &source)
-    });
+    let recommendation = (!generator_bound)
+        .then(|| recommend::recommend_campaign(&steps, c))
+        .flatten()
+        .map(|r| {
+            let source = PriceSource::select(opts.prices.as_ref(), c.target.region.as_deref());
+            prices::attach_cost(r, &source)
+        });
     let report = Report {
         schema_version: report::SCHEMA_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at,
         finished_at: report::now_rfc3339(),
         campaign: c.redacted(),
-        max_rps: recommend::max_rps_per_instance(&steps, c.target.instance_count),
+        max_rps: (!generator_bound)
+            .then(|| recommend::max_rps_per_instance(&steps, c.target.instance_count))
+            .flatten(),
         steps,
         recommendation,
         partial: interrupted || capped.is_some(),
@@ -275,6 +298,8 @@ pub fn step_line(index: usize, s: &StepResult) -> String {
         s.error_percent,
         if s.pass {
             "pass".to_string()
+        } else if s.verdict == Some(Verdict::Inconclusive) {
+            format!("INCONCLUSIVE ({})", s.reasons.join("; "))
         } else {
             format!("FAIL ({})", s.reasons.join("; "))
         }
@@ -328,10 +353,11 @@ impl Progress {
                     if elapsed < warmup {
                         bar.set_message("warming up");
                     } else {
-                        let in_window = recorder.completed_in_window.load(Ordering::Relaxed);
+                        // Measured requests answered so far: the final figure counts late
+                        // answers too, so this one reads low while answers are in flight.
                         bar.set_message(format!(
                             "achieved {:.1} rps · p99 {:.1} ms · errors {:.2}%",
-                            in_window as f64 / (elapsed - warmup).max(1e-3),
+                            done as f64 / (elapsed - warmup).max(1e-3),
                             recorder.live_p99_ms(),
                             if done > 0 {
                                 errors as f64 * 100.0 / done as f64

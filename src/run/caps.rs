@@ -74,7 +74,9 @@ impl Caps {
             }
         }
         if let (Some(deadline), Some(minutes)) = (self.deadline, self.max_minutes) {
-            let length = Duration::from_secs_f64(spec.schedule.warmup_s + spec.schedule.window_s);
+            // The longest the step can last: its warm-up and window, the drain grace, and the
+            // timeout of the last request sent.
+            let length = spec.longest();
             if now + length > deadline {
                 return Some(CapStop {
                     cap: Cap::MaxDuration,
@@ -166,6 +168,22 @@ mod tests {
     }
 
     #[test]
+    fn the_duration_cap_counts_the_drain_grace_and_the_timeout() {
+        let t0 = Instant::now();
+        let caps = Caps::new(&load(None, Some(0.1)), t0); // 6 s
+        // 1 s warm-up + 2 s window + 1.2 s drain grace + 1 s timeout = 5.2 s: at 1 s it could
+        // end at 6.2 s, past the cap, although its window ends at 4 s.
+        let later = t0 + Duration::from_secs(1);
+        let stop = caps.check_before(&spec(5.0, 1.0, 2.0), 0, later).unwrap();
+        assert_eq!(stop.cap, Cap::MaxDuration);
+        assert!(stop.reason.contains("5.2 s"), "{}", stop.reason);
+        assert_eq!(
+            caps.check_before(&spec(5.0, 1.0, 2.0), 0, t0 + Duration::from_millis(700)),
+            None
+        );
+    }
+
+    #[test]
     fn a_step_that_would_end_past_max_duration_does_not_start() {
         let t0 = Instant::now();
         let caps = Caps::new(&load(None, Some(0.1)), t0); // 6 s
@@ -188,9 +206,10 @@ mod tests {
             abort: None,
             window_s: 2.0,
             warmup_s: 0.5,
-            completed_in_window: 20,
             sent: 20,
             unsent: 0,
+            peak_in_flight: 0,
+            max_concurrency: 1,
             shard: Default::default(),
         }
         .into_result();

@@ -15,6 +15,7 @@ mod interrupts;
 mod layout;
 mod managed;
 mod managed_teardown;
+mod measure;
 mod output_safety;
 mod pages;
 mod resume;

@@ -56,6 +56,7 @@ fn step(rate: f64, pass: bool, reason: &str) -> StepResult {
         status_counts: Default::default(),
         original_status_counts: Default::default(),
         variants: Default::default(),
+        ..Default::default()
     }
 }
 

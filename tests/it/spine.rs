@@ -48,9 +48,12 @@ async fn finds_the_knee_of_a_400_rps_endpoint_within_90_to_100_percent() {
     let (report, outcome, json) = size(fake, "start_rps = 50\nresolution_percent = 3").await;
     assert_eq!(outcome, Outcome::Recommended);
     let max = report.max_rps.unwrap();
+    // Up to the search's 3 % resolution above 400: a 2 s step at 406 rps (1.5 % over
+    // capacity) builds only a ~40 ms backlog, so it meets p99 100 ms and rightly passes, and
+    // its achieved rate counts every answer to its window's requests, late ones included.
     assert!(
-        (360.0..=400.0).contains(&max),
-        "MAX_RPS {max} not within 90–100 % of 400: {:#?}",
+        (360.0..=412.0).contains(&max),
+        "MAX_RPS {max} not within 90–103 % of 400: {:#?}",
         report.steps
     );
     let r = report.recommendation.unwrap();
@@ -83,9 +86,12 @@ async fn finds_the_knee_with_a_jittered_service_time() {
     let (report, outcome, _) = size(fake, "start_rps = 50\nresolution_percent = 3").await;
     assert_eq!(outcome, Outcome::Recommended);
     let max = report.max_rps.unwrap();
+    // Up to the search's 3 % resolution above 400: a 2 s step at 406 rps (1.5 % over
+    // capacity) builds only a ~40 ms backlog, so it meets p99 100 ms and rightly passes, and
+    // its achieved rate counts every answer to its window's requests, late ones included.
     assert!(
-        (360.0..=400.0).contains(&max),
-        "MAX_RPS {max} not within 90–100 % of 400: {:#?}",
+        (360.0..=412.0).contains(&max),
+        "MAX_RPS {max} not within 90–103 % of 400: {:#?}",
         report.steps
     );
 }

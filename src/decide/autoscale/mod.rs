@@ -12,7 +12,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::config::AutoscalingConfig;
+pub use crate::config::{AutoscalingConfig, CooldownFrom};
 
 /// Length of one simulation tick, seconds.
 pub const TICK_S: f64 = 10.0;
@@ -30,6 +30,9 @@ pub struct Policy {
     pub scale_out_cooldown_s: u32,
     pub scale_in_cooldown_s: u32,
     pub provisioning_minutes: f64,
+    /// When the scale-out cooldown starts (absent: `in_service`).
+    #[serde(default, skip_serializing_if = "CooldownFrom::is_in_service")]
+    pub cooldown_from: CooldownFrom,
 }
 
 impl Policy {
@@ -43,6 +46,7 @@ impl Policy {
             scale_out_cooldown_s: a.scale_out_cooldown_s,
             scale_in_cooldown_s: a.scale_in_cooldown_s,
             provisioning_minutes: a.provisioning_minutes,
+            cooldown_from: a.cooldown_from,
         }
     }
 }
@@ -462,7 +466,7 @@ fn run(s: &Scenario, min_capacity: u64, record: bool) -> Timeline {
         let wanted = ceil_count(requests / target);
         if out_alarm {
             let proposal = wanted.min(max_cap);
-            let in_cooldown = last_out.is_some_and(|t| b - t < out_cooldown_ticks);
+            let in_cooldown = last_out.is_some_and(|t| b < t + out_cooldown_ticks);
             let pending = sim.pending_count();
             let new = if in_cooldown {
                 // Capacity still provisioning counts: only a larger scale-out goes through.
@@ -476,7 +480,13 @@ fn run(s: &Scenario, min_capacity: u64, record: bool) -> Timeline {
                 let before = sim.desired;
                 sim.pending.push((b + provisioning_ticks, new - before));
                 sim.desired = new;
-                last_out = Some(b);
+                // AWS starts the scale-out cooldown "after a scale out activity completes":
+                // when the new instances serve (until then only a larger scale-out goes
+                // through, as in the cooldown), unless `cooldown_from = "decision"`.
+                last_out = Some(match p.cooldown_from {
+                    CooldownFrom::InService => b + provisioning_ticks,
+                    CooldownFrom::Decision => b,
+                });
                 let serving = sim.in_service;
                 sim.event(b, EventKind::ScaleOut, || {
                     let cap = if wanted > max_cap {

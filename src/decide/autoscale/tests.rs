@@ -21,6 +21,7 @@ fn scenario(min_tps: f64, peak: f64, ramp: f64, hold: f64, prov: f64, max_cap: u
             scale_out_cooldown_s: 300,
             scale_in_cooldown_s: 300,
             provisioning_minutes: prov,
+            cooldown_from: CooldownFrom::InService,
         },
         max_rps_per_instance: 10.0,
         max_capacity: max_cap,
@@ -144,8 +145,10 @@ fn after_the_cooldown_capacity_still_provisioning_is_not_credited() {
     // A step from 5 to 25 rps, provisioning 7 min > cooldown 5 min. Alarm at 3 asks
     // ceil(1500/300) = 5; at 8 the cooldown is over and the 4 pending instances are not
     // counted: 5 + (5 − 1) = 9. Once all 9 serve, the metric (166.7) stays below 270 for 15
-    // minutes and the policy scales in to ceil(1500/300) = 5.
-    let t = simulate(&scenario(5.0, 25.0, 0.0, 40.0, 7.0, 10), 1);
+    // minutes and the policy scales in to ceil(1500/300) = 5. (Cooldown from the decision.)
+    let mut s = scenario(5.0, 25.0, 0.0, 40.0, 7.0, 10);
+    s.policy.cooldown_from = CooldownFrom::Decision;
+    let t = simulate(&s, 1);
     assert_eq!(
         events(&t),
         vec![
@@ -169,6 +172,17 @@ fn after_the_cooldown_capacity_still_provisioning_is_not_credited() {
             .message
             .contains("4 instance(s) still provisioning")
     );
+    assert_eq!(t.worst_load_per_instance_rps, 25.0);
+}
+
+#[test]
+fn by_default_the_scale_out_cooldown_starts_when_the_instances_serve() {
+    // The scenario above with the AWS default: the cooldown runs from minute 10 (when the 4
+    // added instances serve) to 15, so minute 8 adds nothing; at 10 the 5 instances meet the
+    // target (1500 ÷ 5 = 300, not above it) and no second scale-out is needed.
+    let t = simulate(&scenario(5.0, 25.0, 0.0, 40.0, 7.0, 10), 1);
+    let outs: Vec<_> = events(&t).into_iter().filter(|e| e.1 == ScaleOut).collect();
+    assert_eq!(outs, vec![(3.0, ScaleOut, 5, 1)], "{:#?}", t.events);
     assert_eq!(t.worst_load_per_instance_rps, 25.0);
 }
 

@@ -13,6 +13,8 @@ use crate::measure::stats::ErrorClass;
 
 /// A response head longer than this is not an answer we can use.
 const MAX_HEAD: usize = 64 * 1024;
+/// Response headers accepted, as many as hyper's client accepts.
+const MAX_HEADERS: usize = 100;
 /// Bodies up to this size go out in the same `write` as the head.
 const COPY_BODY: usize = 64 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
@@ -112,18 +114,14 @@ impl H1Conn {
 
     async fn read_head(&mut self) -> Result<(u16, Framing, bool), ErrorClass> {
         loop {
-            let mut headers = [httparse::EMPTY_HEADER; 32];
-            let mut resp = httparse::Response::new(&mut headers);
-            match resp.parse(&self.buf) {
-                Ok(httparse::Status::Complete(n)) => {
-                    let status = resp.code.unwrap_or(0);
-                    let (framing, keep) = framing_of(status, resp.version, resp.headers)?;
+            match parse_head(&self.buf)? {
+                Some((n, status, framing, keep)) => {
                     self.buf.drain(..n);
                     return Ok((status, framing, keep));
                 }
-                Ok(httparse::Status::Partial) if self.buf.len() < MAX_HEAD => self.fill().await?,
-                // Not HTTP, or a head too large to be one: as hyper counts a parse error.
-                _ => return Err(ErrorClass::Other),
+                None if self.buf.len() < MAX_HEAD => self.fill().await?,
+                // A head too large to be one: as hyper counts a parse error.
+                None => return Err(ErrorClass::Other),
             }
         }
     }
@@ -187,6 +185,23 @@ impl H1Conn {
     }
 }
 
+/// Parses a response head at the start of `buf`: its length, status, framing and whether the
+/// connection stays open; `None` while it is incomplete. Not HTTP (or more than
+/// `MAX_HEADERS` headers) is `other`, as hyper counts a parse error.
+fn parse_head(buf: &[u8]) -> Result<Option<(usize, u16, Framing, bool)>, ErrorClass> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => {
+            let status = resp.code.unwrap_or(0);
+            let (framing, keep) = framing_of(status, resp.version, resp.headers)?;
+            Ok(Some((n, status, framing, keep)))
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(_) => Err(ErrorClass::Other),
+    }
+}
+
 /// How the body is delimited (RFC 9112 section 6.3) and whether the connection stays open.
 fn framing_of(
     status: u16,
@@ -195,6 +210,7 @@ fn framing_of(
 ) -> Result<(Framing, bool), ErrorClass> {
     let mut length = None;
     let mut chunked = false;
+    let mut transfer_coded = false;
     let mut close = false;
     let mut keep_alive = false;
     for h in headers {
@@ -206,6 +222,7 @@ fn framing_of(
             }
             length = Some(n);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            transfer_coded = true;
             chunked = last_token(h.value).eq_ignore_ascii_case(b"chunked");
         } else if h.name.eq_ignore_ascii_case("connection") {
             for t in h.value.split(|b| *b == b',') {
@@ -215,7 +232,7 @@ fn framing_of(
             }
         }
     }
-    let keep = match version {
+    let mut keep = match version {
         Some(1) => !close,
         _ => keep_alive && !close,
     };
@@ -223,6 +240,11 @@ fn framing_of(
         Framing::Length(0)
     } else if chunked {
         Framing::Chunked
+    } else if transfer_coded {
+        // RFC 9112 section 6.3: a response whose final transfer coding is not chunked is
+        // delimited by the close of the connection, whatever Content-Length says.
+        keep = false;
+        Framing::UntilClose
     } else if let Some(n) = length {
         Framing::Length(n)
     } else {
@@ -270,6 +292,44 @@ mod tests {
     }
 
     type Case<'a> = (u16, Option<u8>, Vec<httparse::Header<'a>>, &'a str, bool);
+
+    #[test]
+    fn a_transfer_coding_not_ending_in_chunked_is_read_until_close() {
+        for headers in [
+            vec![h("Transfer-Encoding", b"gzip")],
+            vec![
+                h("content-length", b"5"),
+                h("transfer-encoding", b"chunked, gzip"),
+            ],
+        ] {
+            let (f, keep) = framing_of(200, Some(1), &headers).unwrap();
+            assert!(matches!(f, Framing::UntilClose), "{headers:?}");
+            assert!(
+                !keep,
+                "a close-delimited body ends the connection: {headers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_response_with_100_headers_is_accepted() {
+        let mut head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n".to_vec();
+        for i in 0..99 {
+            head.extend_from_slice(format!("x-h{i}: v\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\nok");
+        let (n, status, f, keep) = parse_head(&head).unwrap().unwrap();
+        assert_eq!((status, keep), (200, true));
+        assert!(matches!(f, Framing::Length(2)));
+        assert_eq!(&head[n..], b"ok");
+        // 101 is over the limit: a parse error, as in hyper.
+        let mut more = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..101 {
+            more.extend_from_slice(format!("x-h{i}: v\r\n").as_bytes());
+        }
+        more.extend_from_slice(b"\r\n");
+        assert_eq!(parse_head(&more).err(), Some(ErrorClass::Other));
+    }
 
     #[test]
     fn bodies_are_delimited_as_rfc_9112_says() {

@@ -22,7 +22,7 @@ use crate::measure::payload::Payloads;
 use crate::measure::stats::{ErrorClass, Outcome, Recorder, ShardSummary, StepMeasurement};
 use crate::measure::threads;
 
-pub use schedule::Schedule;
+pub use schedule::{Arrivals, Schedule};
 pub use watch::AbortRule;
 
 /// The resolution of tokio's timer.
@@ -36,10 +36,13 @@ pub struct StepSpec {
     /// A request that takes longer is abandoned and counted as `timeout`.
     pub timeout: Duration,
     /// After the window ends, measured requests still queued in the generator are sent for at
-    /// most this long; the rest are counted as `unsent`.
+    /// most this long; the rest are failures of class `not_sent`.
     pub drain_grace: Duration,
     /// Stop the step early, failed, when too many requests fail (none: never).
     pub abort: Option<AbortRule>,
+    /// How requests are spaced, and the seed of Poisson arrivals.
+    pub arrivals: Arrivals,
+    pub seed: u64,
 }
 
 impl StepSpec {
@@ -60,6 +63,8 @@ impl StepSpec {
             timeout,
             drain_grace: Duration::from_secs_f64((1.0 + window_s * 0.1).min(10.0)),
             abort: None,
+            arrivals: Arrivals::Uniform,
+            seed: 0,
         }
     }
 
@@ -125,6 +130,14 @@ pub async fn run_step<T: Target>(
         ))
     });
 
+    // Poisson send times are drawn once, before the step starts, from the step's seed and
+    // rate: the same campaign sends at the same offsets every time.
+    let offsets: Option<Arc<[Duration]>> = match spec.arrivals {
+        Arrivals::Uniform => None,
+        Arrivals::Poisson => {
+            Some(schedule::poisson_offsets(&sched, spec.seed ^ sched.rate.to_bits()).into())
+        }
+    };
     let mut set = JoinSet::new();
     let threads = threads::handles();
     for w in 0..workers {
@@ -136,11 +149,10 @@ pub async fn run_step<T: Target>(
             next: next.clone(),
             cancel: stop.clone(),
             sched,
+            offsets: offsets.clone(),
             total,
             first_measured,
             start,
-            window_start,
-            window_end,
             send_deadline,
             timeout: spec.timeout,
         };
@@ -174,9 +186,10 @@ pub async fn run_step<T: Target>(
         abort,
         window_s,
         warmup_s: sched.warmup_s,
-        completed_in_window: recorder.completed_in_window.load(Ordering::Relaxed),
         sent: recorder.sent.load(Ordering::Relaxed),
         unsent: recorder.unsent.load(Ordering::Relaxed),
+        peak_in_flight: recorder.peak_in_flight.load(Ordering::Relaxed),
+        max_concurrency: spec.max_concurrency as u64,
         shard: ShardSummary::from_shard(&merged, &target.variant_names()),
     };
     (measurement, end)
@@ -190,16 +203,27 @@ struct Worker<T> {
     next: Arc<AtomicU64>,
     cancel: CancellationToken,
     sched: Schedule,
+    /// Poisson send offsets; `None`: uniform (`sched.due`).
+    offsets: Option<Arc<[Duration]>>,
     total: u64,
     first_measured: u64,
     start: Instant,
-    window_start: Instant,
-    window_end: Instant,
     send_deadline: Instant,
     timeout: Duration,
 }
 
 impl<T: Target> Worker<T> {
+    /// Offset of request `i` from the step start.
+    fn due(&self, i: u64) -> Duration {
+        match &self.offsets {
+            Some(o) => o
+                .get(i as usize)
+                .copied()
+                .unwrap_or_else(|| self.sched.due(i)),
+            None => self.sched.due(i),
+        }
+    }
+
     async fn run(self) {
         // One timer and one cancellation waiter for the whole step, re-armed per request:
         // nothing is allocated or registered anew on the per-request path.
@@ -215,7 +239,7 @@ impl<T: Target> Worker<T> {
             if i >= self.total {
                 return;
             }
-            let intended = self.start + self.sched.due(i);
+            let intended = self.start + self.due(i);
             let measured = i >= self.first_measured;
             let now = Instant::now();
             if now + TICK < intended {
@@ -229,16 +253,17 @@ impl<T: Target> Worker<T> {
                     _ = &mut cancelled => return,
                 }
             } else if now >= self.send_deadline {
-                // The step is over and this request is still queued here: stop sending and
-                // count every request left as unsent, once, whichever worker gets here first.
+                // The step is over and this request is still queued here: stop sending. Every
+                // measured request left is a failure of class `not_sent` (once, whichever
+                // worker gets here first), waiting from its due time until now.
                 let left_from = self.next.swap(self.total, Ordering::Relaxed).max(i + 1);
-                let mut unsent = self.total.saturating_sub(left_from);
-                if measured {
-                    unsent += 1;
+                let first = i.max(self.first_measured);
+                let rest = left_from.max(self.first_measured)..self.total;
+                for j in (first..=i).chain(rest) {
+                    let due = self.start + self.due(j);
+                    let waited = now.saturating_duration_since(due).as_micros() as u64;
+                    self.recorder.record_not_sent(self.id, waited);
                 }
-                let unmeasured_left = self.first_measured.saturating_sub(left_from);
-                unsent = unsent.saturating_sub(unmeasured_left);
-                self.recorder.unsent.fetch_add(unsent, Ordering::Relaxed);
                 return;
             }
             let body = self.payloads.pick(i);
@@ -246,27 +271,35 @@ impl<T: Target> Worker<T> {
                 self.recorder.sent.fetch_add(1, Ordering::Relaxed);
             }
             let sent_at = Instant::now();
+            let now_in_flight = self.recorder.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+            self.recorder
+                .peak_in_flight
+                .fetch_max(now_in_flight, Ordering::Relaxed);
             timer.as_mut().reset(sent_at + self.timeout);
             let outcome = tokio::select! {
                 o = self.target.invoke(body) => o,
                 _ = &mut timer => Outcome::error(ErrorClass::Timeout, None),
-                _ = &mut cancelled => return,
+                _ = &mut cancelled => {
+                    self.recorder.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
             };
+            self.recorder.in_flight.fetch_sub(1, Ordering::Relaxed);
             let done = Instant::now();
             let service = done.saturating_duration_since(sent_at);
             // A request sent early (inside the timer's last tick) is measured as if sent on
-            // time: its latency is its service time, and it completes in the window it would
-            // have completed in.
+            // time: its latency is its service time.
             let on_time = done + intended.saturating_duration_since(sent_at);
-            if on_time >= self.window_start && on_time < self.window_end {
-                self.recorder
-                    .completed_in_window
-                    .fetch_add(1, Ordering::Relaxed);
-            }
             if measured {
                 let latency = on_time.saturating_duration_since(intended).as_micros() as u64;
-                self.recorder
-                    .record(self.id, latency, service.as_micros() as u64, &outcome);
+                let lag = sent_at.saturating_duration_since(intended).as_micros() as u64;
+                self.recorder.record_sent(
+                    self.id,
+                    latency,
+                    service.as_micros() as u64,
+                    lag,
+                    &outcome,
+                );
             } else {
                 self.recorder.note_warmup(&outcome);
             }

@@ -1,8 +1,13 @@
-//! The open-model schedule of one step: request `i` is due at `start + i / rate`.
+//! The open-model schedule of one step: with uniform arrivals request `i` is due at
+//! `start + i / rate`; with Poisson arrivals the same number of requests arrive in the warm-up
+//! and in the window, at times drawn from the seeded generator.
 //!
 //! Pure arithmetic, so the edges (fractional rates, warm-up boundaries) are unit-tested.
 
 use std::time::Duration;
+
+pub use crate::config::Arrivals;
+use crate::rng::Rng;
 
 /// When each request of a step is due, and which requests are measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,6 +37,31 @@ impl Schedule {
     pub fn due(&self, i: u64) -> Duration {
         Duration::from_secs_f64(i as f64 / self.rate)
     }
+}
+
+/// Poisson send offsets for every request of `sched`, sorted, reproducible for a seed.
+///
+/// The warm-up and the window get exactly the requests the uniform schedule gives them (so the
+/// offered rate is exact and `first_measured` still divides them), placed as a Poisson process
+/// conditioned on its count: given `n` arrivals in an interval, their times are `n` sorted
+/// uniform draws, generated in order from `n + 1` exponential spacings.
+pub fn poisson_offsets(sched: &Schedule, seed: u64) -> Vec<Duration> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::with_capacity(sched.total() as usize);
+    let segments = [
+        (0.0, sched.warmup_s, sched.first_measured()),
+        (sched.warmup_s, sched.window_s, sched.measured()),
+    ];
+    for (from, len, n) in segments {
+        let gaps: Vec<f64> = (0..=n).map(|_| -(1.0 - rng.next_f64()).ln()).collect();
+        let sum: f64 = gaps.iter().sum();
+        let mut acc = 0.0;
+        for g in &gaps[..n as usize] {
+            acc += g;
+            out.push(Duration::from_secs_f64(from + len * acc / sum));
+        }
+    }
+    out
 }
 
 /// How many non-negative integers `i` satisfy `i / rate < t`.
@@ -73,6 +103,41 @@ mod tests {
             assert_eq!(s.total(), total, "total for {s:?}");
             assert_eq!(s.first_measured(), first, "first measured for {s:?}");
         }
+    }
+
+    fn poisson(seed: u64) -> (Schedule, Vec<Duration>) {
+        let s = Schedule {
+            rate: 200.0,
+            warmup_s: 1.0,
+            window_s: 50.0,
+        };
+        (s, poisson_offsets(&s, seed))
+    }
+
+    #[test]
+    fn poisson_send_times_are_reproducible_for_a_seed() {
+        assert_eq!(poisson(7).1, poisson(7).1);
+        assert_ne!(poisson(7).1, poisson(8).1);
+    }
+
+    #[test]
+    fn poisson_arrivals_keep_the_counts_and_have_exponential_gaps() {
+        let (s, t) = poisson(42);
+        assert_eq!(t.len() as u64, s.total());
+        assert!(t.windows(2).all(|w| w[0] <= w[1]), "sorted");
+        let first = s.first_measured() as usize;
+        assert!(t[first - 1].as_secs_f64() < 1.0 && t[first].as_secs_f64() >= 1.0);
+        assert!(t.last().unwrap().as_secs_f64() < 51.0);
+        // Exponential gaps: the coefficient of variation is 1 (a metronome's is 0).
+        let gaps: Vec<f64> = t[first..]
+            .windows(2)
+            .map(|w| (w[1] - w[0]).as_secs_f64())
+            .collect();
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+        let cv = var.sqrt() / mean;
+        assert!((0.95..=1.05).contains(&cv), "cv {cv}");
+        assert!((mean - 1.0 / 200.0).abs() < 0.0002, "mean gap {mean}");
     }
 
     #[test]
