@@ -36,6 +36,10 @@ pub struct LoadConfig {
     /// Adaptive search multiplies the rate by this while steps pass.
     #[serde(default = "default_growth_factor")]
     pub growth_factor: f64,
+    /// Adaptive search: repeat a failure before it bounds the search and the best pass before
+    /// it is recommended, so one noisy step cannot decide the result.
+    #[serde(default = "default_confirm")]
+    pub confirm: bool,
     /// Requests in flight at most.
     #[serde(default = "default_max_concurrency")]
     pub max_concurrency: u32,
@@ -75,6 +79,9 @@ fn default_resolution_percent() -> f64 {
 fn default_growth_factor() -> f64 {
     2.0
 }
+fn default_confirm() -> bool {
+    true
+}
 fn default_max_concurrency() -> u32 {
     1024
 }
@@ -96,6 +103,7 @@ impl Default for LoadConfig {
             warmup_seconds: default_warmup_seconds(),
             resolution_percent: default_resolution_percent(),
             growth_factor: default_growth_factor(),
+            confirm: default_confirm(),
             max_concurrency: default_max_concurrency(),
             abort_error_percent: default_abort_error_percent(),
             abort_after_seconds: default_abort_after_seconds(),

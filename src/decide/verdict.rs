@@ -68,6 +68,7 @@ mod tests {
             original_status_counts: Default::default(),
             variants: Default::default(),
             aborted: false,
+            repeat_of: None,
         }
     }
 

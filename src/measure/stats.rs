@@ -352,6 +352,10 @@ pub struct StepResult {
     /// abort_error_percent`); its reasons say when and why.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub aborted: bool,
+    /// This step repeats the step at this index of `steps` (from 0) to confirm its verdict
+    /// (`[load] confirm`); its verdict replaces that step's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_of: Option<usize>,
 }
 
 /// What the step runner measured, before a verdict is attached.
@@ -463,6 +467,7 @@ impl StepMeasurement {
             original_status_counts: s.original_status_counts,
             variants: s.variants,
             aborted: self.abort.is_some(),
+            repeat_of: None,
         }
     }
 }

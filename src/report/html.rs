@@ -172,11 +172,12 @@ pub fn step_rows(report: &Report) -> Vec<StepRow> {
 
 /// Index of the passing step with the highest achieved rate (where MAX_RPS comes from).
 pub fn best_step(report: &Report) -> Option<usize> {
+    let stands = crate::decide::recommend::standing_passes(&report.steps);
     report
         .steps
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.pass)
+        .filter(|(i, _)| stands[*i])
         .max_by(|a, b| a.1.achieved_rps.total_cmp(&b.1.achieved_rps))
         .map(|(i, _)| i)
 }

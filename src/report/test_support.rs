@@ -36,6 +36,7 @@ pub fn step(achieved: f64, pass: bool) -> StepResult {
         unsent: 0,
         warmup_s: 1.0,
         aborted: false,
+        repeat_of: None,
         status_counts: Default::default(),
         original_status_counts: Default::default(),
         variants: Default::default(),

@@ -108,6 +108,7 @@ pub fn plan_of(c: &Campaign) -> Plan {
             max_rps: l.max_rps,
             growth_factor: l.growth_factor,
             resolution_percent: l.resolution_percent,
+            confirm: l.confirm,
         },
         SearchKind::Walk => Plan::Walk {
             rates: l.walk.clone().unwrap_or_default(),
@@ -151,10 +152,12 @@ pub async fn run_with<T: Target>(
             .map(|s| Probe {
                 offered_rps: s.offered_rps,
                 pass: s.pass,
+                repeat_of: s.repeat_of,
             })
             .collect();
-        let rate = match search::next(&plan, &history) {
-            Next::Offer(r) => r,
+        let (rate, repeat_of) = match search::next(&plan, &history) {
+            Next::Offer(r) => (r, None),
+            Next::Repeat(i) => (steps[i].offered_rps, Some(i)),
             Next::Stop(s) => break s.describe().to_string(),
         };
         if opts.interrupt.is_cancelled() {
@@ -213,6 +216,7 @@ pub async fn run_with<T: Target>(
         }
         step.pass = pass && abort.is_none();
         step.reasons = reasons;
+        step.repeat_of = repeat_of;
         sent_so_far += caps::requests_sent(&step);
         if !opts.quiet {
             eprintln!("{}", step_line(index, &step));
@@ -267,7 +271,7 @@ pub async fn run_with<T: Target>(
 /// One line per finished step, for logs.
 pub fn step_line(index: usize, s: &StepResult) -> String {
     format!(
-        "step {index:>2}: offered {:>8.1} rps, achieved {:>8.1} rps, p50 {:>7.1} ms, p99 {:>7.1} ms, errors {:>5.2}%  {}",
+        "step {index:>2}: offered {:>8.1} rps, achieved {:>8.1} rps, p50 {:>7.1} ms, p99 {:>7.1} ms, errors {:>5.2}%  {}{}",
         s.offered_rps,
         s.achieved_rps,
         s.latency_ms.p50,
@@ -277,7 +281,10 @@ pub fn step_line(index: usize, s: &StepResult) -> String {
             "pass".to_string()
         } else {
             format!("FAIL ({})", s.reasons.join("; "))
-        }
+        },
+        s.repeat_of
+            .map(|i| format!("  (repeat of step {})", i + 1))
+            .unwrap_or_default()
     )
 }
 

@@ -24,7 +24,10 @@ fn listed_commands() -> Vec<String> {
         .collect();
     // A parser that found nothing would make every check below vacuous.
     for known in ["run", "demo", "probe", "compare", "completions", "man"] {
-        assert!(cmds.iter().any(|c| c == known), "{known} missing from {cmds:?}");
+        assert!(
+            cmds.iter().any(|c| c == known),
+            "{known} missing from {cmds:?}"
+        );
     }
     cmds
 }
@@ -58,9 +61,15 @@ fn the_man_page_lists_every_command_and_man_out_writes_one_page_each() {
     let o = run_bin(&["man"], &repo_root());
     let (page, err) = text(&o);
     assert!(o.status.success(), "{err}");
-    assert!(page.starts_with(".ie") || page.contains(".TH rightsize"), "not roff");
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH rightsize"),
+        "not roff"
+    );
     for c in &cmds {
-        assert!(page.contains(&format!("rightsize\\-{c}")), "man page lacks {c}");
+        assert!(
+            page.contains(&format!("rightsize\\-{c}")),
+            "man page lacks {c}"
+        );
     }
 
     let dir = tempfile::tempdir().unwrap();
@@ -71,7 +80,10 @@ fn the_man_page_lists_every_command_and_man_out_writes_one_page_each() {
     for c in &cmds {
         let p = out.join(format!("rightsize-{c}.1"));
         let body = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        assert!(body.contains(".SH OPTIONS") || body.contains(".SH SYNOPSIS"), "{c}");
+        assert!(
+            body.contains(".SH OPTIONS") || body.contains(".SH SYNOPSIS"),
+            "{c}"
+        );
     }
     // The probe page carries its flags and their help text.
     let probe = std::fs::read_to_string(out.join("rightsize-probe.1")).unwrap();

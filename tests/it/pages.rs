@@ -53,6 +53,7 @@ fn step(rate: f64, pass: bool, reason: &str) -> StepResult {
         unsent: 0,
         warmup_s: 1.0,
         aborted: false,
+        repeat_of: None,
         status_counts: Default::default(),
         original_status_counts: Default::default(),
         variants: Default::default(),

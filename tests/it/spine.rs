@@ -71,6 +71,44 @@ async fn finds_the_knee_of_a_400_rps_endpoint_within_90_to_100_percent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_off_2_s_stall_in_an_early_step_moves_max_rps_by_at_most_5_percent() {
+    let fake = |stall_once_at: Option<Duration>| FakeConfig {
+        slots: 8,
+        service_ms: 20.0,
+        queue_max: 64,
+        stall_once_at,
+        stall_for: Duration::from_secs(2),
+        ..FakeConfig::default()
+    };
+    let load = "start_rps = 50\nresolution_percent = 3";
+    let (clean, outcome, _) = size(fake(None), load).await;
+    assert_eq!(outcome, Outcome::Recommended);
+    // 3 s after the endpoint starts: inside the second step (100 rps, far below capacity).
+    let (stalled, outcome, _) = size(fake(Some(Duration::from_secs(3))), load).await;
+    assert_eq!(outcome, Outcome::Recommended);
+    let (want, got) = (clean.max_rps.unwrap(), stalled.max_rps.unwrap());
+    assert!(
+        (got - want).abs() <= want * 0.05,
+        "MAX_RPS {got} with the stall, {want} without: {:#?}",
+        stalled.steps
+    );
+    // The stall failed a step below capacity, and its repeat passed.
+    let failed = stalled
+        .steps
+        .iter()
+        .position(|s| !s.pass && s.offered_rps < 300.0)
+        .expect("the stall failed a step");
+    assert!(
+        stalled
+            .steps
+            .iter()
+            .any(|s| s.repeat_of == Some(failed) && s.pass),
+        "{:#?}",
+        stalled.steps
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finds_the_knee_with_a_jittered_service_time() {
     let fake = FakeConfig {
         slots: 8,
