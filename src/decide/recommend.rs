@@ -249,6 +249,7 @@ mod tests {
             variants: Default::default(),
             aborted: false,
             repeat_of: None,
+            recovery_s: None,
         }
     }
 

@@ -69,6 +69,7 @@ mod tests {
             variants: Default::default(),
             aborted: false,
             repeat_of: None,
+            recovery_s: None,
         }
     }
 

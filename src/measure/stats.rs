@@ -267,6 +267,23 @@ impl Recorder {
         total
     }
 
+    /// Measured requests so far whose latency was above `us` microseconds.
+    pub fn measured_slower_than(&self, us: u64) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| {
+                let g = match s.lock() {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+                // Counting up to the limit walks fewer buckets than counting above it.
+                g.latency
+                    .len()
+                    .saturating_sub(g.latency.count_between(0, us))
+            })
+            .sum()
+    }
+
     /// p99 of latency so far, in milliseconds (for progress display).
     pub fn live_p99_ms(&self) -> f64 {
         let mut h = new_histogram();
@@ -356,6 +373,10 @@ pub struct StepResult {
     /// (`[load] confirm`); its verdict replaces that step's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat_of: Option<usize>,
+    /// Seconds spent before this step waiting for the endpoint to answer at its baseline again
+    /// after the previous step failed (`[load] cooldown_max_seconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_s: Option<f64>,
 }
 
 /// What the step runner measured, before a verdict is attached.
@@ -364,12 +385,23 @@ pub struct StepMeasurement {
     pub offered_rps: f64,
     /// Set when the step was aborted for errors; `window_s` is then the part that ran.
     pub abort: Option<Abort>,
+    /// Set when the step was stopped because it had clearly failed; `window_s` is then the
+    /// part that ran.
+    pub failed_early: Option<FailedEarly>,
     pub window_s: f64,
     pub warmup_s: f64,
     pub completed_in_window: u64,
     pub sent: u64,
     pub unsent: u64,
     pub shard: ShardSummary,
+}
+
+/// A step stopped early because it had clearly failed (the fail-fast watcher).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedEarly {
+    /// Seconds since the step started (warm-up included).
+    pub at_s: f64,
+    pub reason: String,
 }
 
 /// Why and when a step was aborted: the error percent over the trailing window that crossed
@@ -466,8 +498,9 @@ impl StepMeasurement {
             status_counts: s.status_counts,
             original_status_counts: s.original_status_counts,
             variants: s.variants,
-            aborted: self.abort.is_some(),
+            aborted: self.abort.is_some() || self.failed_early.is_some(),
             repeat_of: None,
+            recovery_s: None,
         }
     }
 }

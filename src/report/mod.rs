@@ -374,6 +374,7 @@ mod tests {
         let s = crate::measure::stats::StepMeasurement {
             offered_rps: rate,
             abort: None,
+            failed_early: None,
             window_s: 1.0,
             warmup_s: 0.0,
             completed_in_window: 1,

@@ -37,6 +37,7 @@ pub fn step(achieved: f64, pass: bool) -> StepResult {
         warmup_s: 1.0,
         aborted: false,
         repeat_of: None,
+        recovery_s: None,
         status_counts: Default::default(),
         original_status_counts: Default::default(),
         variants: Default::default(),

@@ -18,7 +18,7 @@ use crate::decide::search::{self, Next, Plan, Probe};
 use crate::decide::verdict;
 use crate::error::Result;
 use crate::measure::client::{AnyTarget, Target};
-use crate::measure::load::{self, AbortRule, StepEnd, StepHandle, StepSpec};
+use crate::measure::load::{self, AbortRule, FailFast, StepEnd, StepHandle, StepSpec};
 use crate::measure::payload::Payloads;
 use crate::measure::stats::{Recorder, StepResult};
 use crate::prices::{self, PriceSource, PriceTable};
@@ -164,6 +164,33 @@ pub async fn run_with<T: Target>(
             interrupted = true;
             break "interrupted".to_string();
         }
+        // A failed step may have left a backlog inside the endpoint: the next step starts when
+        // the endpoint answers at its baseline (the first passing step's service time) again.
+        let mut recovery_s = None;
+        if let (Some(last), Some(baseline)) = (steps.last(), baseline(&steps))
+            && !last.pass
+            && c.load.cooldown_max_seconds > 0.0
+        {
+            let (waited, recovered) = load::recover::wait_for_baseline(
+                target.clone(),
+                payloads.clone(),
+                baseline,
+                Duration::from_secs_f64(c.load.cooldown_max_seconds),
+                &opts.interrupt,
+            )
+            .await;
+            if opts.interrupt.is_cancelled() {
+                interrupted = true;
+                break "interrupted".to_string();
+            }
+            if !recovered && !opts.quiet {
+                eprintln!(
+                    "rightsize: the endpoint did not answer at its baseline within cooldown_max_seconds = {}; going on",
+                    crate::num::fmt_num(c.load.cooldown_max_seconds)
+                );
+            }
+            recovery_s = Some(crate::num::round3(waited.as_secs_f64()));
+        }
         let index = steps.len() + 1;
         let mut spec = StepSpec::new(
             rate,
@@ -174,6 +201,10 @@ pub async fn run_with<T: Target>(
         );
         spec.abort = (c.load.abort_error_percent < 100.0)
             .then(|| AbortRule::new(c.load.abort_error_percent, c.load.abort_after_seconds));
+        spec.fail_fast = Some(FailFast {
+            p99_ms: c.requirements.p99_ms,
+            max_error_percent: c.requirements.max_error_percent,
+        });
         if let Some(cap) = caps.check_before(&spec, sent_so_far, tokio::time::Instant::now()) {
             let reason = cap.reason.clone();
             capped = Some(cap);
@@ -200,6 +231,7 @@ pub async fn run_with<T: Target>(
             break reason;
         }
         let abort = measurement.abort;
+        let failed_early = measurement.failed_early.clone();
         let mut step = measurement.into_result();
         let (pass, mut reasons) = verdict::judge(&step, &c.requirements);
         if let Some(a) = abort {
@@ -214,9 +246,19 @@ pub async fn run_with<T: Target>(
                 ),
             );
         }
-        step.pass = pass && abort.is_none();
+        if let Some(f) = &failed_early {
+            reasons.insert(
+                0,
+                format!(
+                    "stopped after {:.1} s, as it could no longer pass: {}",
+                    f.at_s, f.reason
+                ),
+            );
+        }
+        step.pass = pass && abort.is_none() && failed_early.is_none();
         step.reasons = reasons;
         step.repeat_of = repeat_of;
+        step.recovery_s = recovery_s;
         sent_so_far += caps::requests_sent(&step);
         if !opts.quiet {
             eprintln!("{}", step_line(index, &step));
@@ -266,6 +308,14 @@ pub async fn run_with<T: Target>(
         dir,
         outcome,
     })
+}
+
+/// The service time an endpoint at rest answers in: the first passing step's median.
+fn baseline(steps: &[StepResult]) -> Option<Duration> {
+    steps
+        .iter()
+        .find(|s| s.pass && s.service_ms.p50 > 0.0)
+        .map(|s| Duration::from_secs_f64(s.service_ms.p50 / 1000.0))
 }
 
 /// One line per finished step, for logs.

@@ -186,6 +186,7 @@ mod tests {
         let mut s = crate::measure::stats::StepMeasurement {
             offered_rps: 10.0,
             abort: None,
+            failed_early: None,
             window_s: 2.0,
             warmup_s: 0.5,
             completed_in_window: 20,

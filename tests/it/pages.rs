@@ -54,6 +54,7 @@ fn step(rate: f64, pass: bool, reason: &str) -> StepResult {
         warmup_s: 1.0,
         aborted: false,
         repeat_of: None,
+        recovery_s: None,
         status_counts: Default::default(),
         original_status_counts: Default::default(),
         variants: Default::default(),

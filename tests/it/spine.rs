@@ -106,6 +106,13 @@ async fn a_one_off_2_s_stall_in_an_early_step_moves_max_rps_by_at_most_5_percent
         "{:#?}",
         stalled.steps
     );
+    // The failed step stopped early, and the step after it waited for the endpoint's baseline.
+    assert!(stalled.steps[failed].aborted, "{:#?}", stalled.steps);
+    assert!(
+        stalled.steps[failed + 1].recovery_s.is_some(),
+        "{:#?}",
+        stalled.steps
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@
 //! shared counter, sleep until it is due, send it and record it; a late worker sends at once.
 //! This module knows nothing about requirements: it only measures.
 
+pub mod recover;
 pub mod schedule;
 mod watch;
 
@@ -23,7 +24,7 @@ use crate::measure::stats::{ErrorClass, Outcome, Recorder, ShardSummary, StepMea
 use crate::measure::threads;
 
 pub use schedule::Schedule;
-pub use watch::AbortRule;
+pub use watch::{AbortRule, FailFast};
 
 /// The resolution of tokio's timer.
 const TICK: Duration = Duration::from_millis(1);
@@ -40,6 +41,8 @@ pub struct StepSpec {
     pub drain_grace: Duration,
     /// Stop the step early, failed, when too many requests fail (none: never).
     pub abort: Option<AbortRule>,
+    /// Stop the step early, failed, once it has clearly failed (none: never).
+    pub fail_fast: Option<FailFast>,
 }
 
 impl StepSpec {
@@ -60,6 +63,7 @@ impl StepSpec {
             timeout,
             drain_grace: Duration::from_secs_f64((1.0 + window_s * 0.1).min(10.0)),
             abort: None,
+            fail_fast: None,
         }
     }
 
@@ -124,6 +128,16 @@ pub async fn run_step<T: Target>(
             watcher_done.clone(),
         ))
     });
+    let fail_fast = spec.fail_fast.map(|rule| {
+        tokio::spawn(watch::watch_fail_fast(
+            recorder.clone(),
+            rule,
+            sched,
+            start,
+            stop.clone(),
+            watcher_done.clone(),
+        ))
+    });
 
     let mut set = JoinSet::new();
     let threads = threads::handles();
@@ -155,23 +169,31 @@ pub async fn run_step<T: Target>(
         Some(w) => w.await.ok().flatten(),
         None => None,
     };
+    let failed_early = match fail_fast {
+        Some(w) => w.await.ok().flatten(),
+        None => None,
+    };
 
     let end = if handle.cancel.is_cancelled() {
         StepEnd::Cancelled
-    } else if abort.is_some() {
+    } else if abort.is_some() || failed_early.is_some() {
         StepEnd::Aborted
     } else {
         StepEnd::Completed
     };
     // An aborted step measured only the part of its window that ran.
-    let window_s = match abort {
-        Some(a) => (a.at_s - sched.warmup_s).clamp(0.0, sched.window_s),
+    let stopped_at = abort
+        .map(|a| a.at_s)
+        .or(failed_early.as_ref().map(|f| f.at_s));
+    let window_s = match stopped_at {
+        Some(at_s) => (at_s - sched.warmup_s).clamp(0.0, sched.window_s),
         None => sched.window_s,
     };
     let merged = recorder.merged();
     let measurement = StepMeasurement {
         offered_rps: sched.rate,
         abort,
+        failed_early,
         window_s,
         warmup_s: sched.warmup_s,
         completed_in_window: recorder.completed_in_window.load(Ordering::Relaxed),
