@@ -90,6 +90,7 @@ pub fn standing_passes(steps: &[StepResult]) -> Vec<bool> {
             offered_rps: s.offered_rps,
             pass: s.pass,
             repeat_of: s.repeat_of,
+            served_rps: s.served_rps,
         })
         .collect();
     search::standing_passes(&probes)
@@ -250,6 +251,7 @@ mod tests {
             aborted: false,
             repeat_of: None,
             recovery_s: None,
+            served_rps: None,
         }
     }
 

@@ -1,9 +1,10 @@
 //! Which rate to offer next. Pure: the next rate is a function of the plan and the steps so
 //! far, so a campaign resumed from its journal asks the same questions in the same order.
 //!
-//! `adaptive` grows the rate geometrically from `start_rps` while steps pass, then bisects
-//! between the best pass and the lowest failure above it until they are within
-//! `resolution_percent`. With `confirm`, one noisy step cannot decide the result: a failure
+//! `adaptive` grows the rate geometrically from `start_rps` while steps pass, then narrows the
+//! bracket between the best pass and the lowest failure above it until they are within
+//! `resolution_percent`: aimed at the capacity an overloaded step measured when there is one
+//! (see [`aim`]), by bisection otherwise. With `confirm`, one noisy step cannot decide the result: a failure
 //! is repeated before it bounds the search (unless a false one could not move the result by
 //! more than [`CONFIRM_ABOVE_PERCENT`]), and the best pass is repeated before the search stops
 //! on it; the latest measurement of a rate gives its verdict. `walk` offers an explicit list and stops at the first
@@ -33,6 +34,9 @@ pub struct Probe {
     pub pass: bool,
     /// The step (its index in the history) this step repeats.
     pub repeat_of: Option<usize>,
+    /// Successful answers per second it delivered; an overloaded step's is about the
+    /// endpoint's capacity.
+    pub served_rps: Option<f64>,
 }
 
 impl Probe {
@@ -41,6 +45,7 @@ impl Probe {
             offered_rps,
             pass,
             repeat_of: None,
+            served_rps: None,
         }
     }
 }
@@ -153,26 +158,73 @@ pub fn next(plan: &Plan, history: &[Probe]) -> Next {
                     }
                 }
                 Some((hi_i, hi)) => {
+                    let capacity = capacity_estimate(history);
                     // A false failure here can cost at most the distance from the best pass to
-                    // the failure above this one: confirm it unless that is small.
-                    let above = v.lowest_fail_above(hi).map_or(f64::INFINITY, |(_, r)| r);
+                    // the failure above this one (or to the capacity an overloaded step
+                    // measured, above which nothing passes): confirm it unless that is small.
+                    let above = v
+                        .lowest_fail_above(hi)
+                        .map_or(f64::INFINITY, |(_, r)| r)
+                        .min(capacity.unwrap_or(f64::INFINITY));
                     if unconfirmed(hi_i) && above > lo * (1.0 + CONFIRM_ABOVE_PERCENT / 100.0) {
                         return Next::Repeat(hi_i);
                     }
-                    if (hi - lo) <= lo * resolution_percent / 100.0 {
+                    let res = resolution_percent / 100.0;
+                    if (hi - lo) <= lo * res {
                         return stop_on(Stop::Converged);
                     }
                     let mid = tidy((lo + hi) / 2.0);
-                    if mid <= lo || mid >= hi {
-                        // Rounding closed the gap: nothing between them can be offered.
-                        stop_on(Stop::Converged)
-                    } else {
-                        Next::Offer(mid)
+                    let aimed = capacity.map(|c| aim(lo, hi, c * (1.0 - res / 2.0), res));
+                    match aimed.filter(|r| *r > lo && *r < hi) {
+                        Some(r) => Next::Offer(r),
+                        None if mid <= lo || mid >= hi => {
+                            // Rounding closed the gap: nothing between them can be offered.
+                            stop_on(Stop::Converged)
+                        }
+                        None => Next::Offer(mid),
                     }
                 }
             }
         }
     }
+}
+
+/// A failing step that delivered less than this share of its offered rate was overloaded: what
+/// it served is about the endpoint's capacity.
+pub const OVERLOADED_BELOW: f64 = 0.9;
+
+/// The endpoint's capacity as the overloaded failing steps measured it (the highest, as a
+/// disturbance only ever lowers what a step delivers).
+fn capacity_estimate(history: &[Probe]) -> Option<f64> {
+    history
+        .iter()
+        .filter(|p| !p.pass)
+        .filter_map(|p| {
+            p.served_rps
+                .filter(|s| *s > 0.0 && *s < p.offered_rps * OVERLOADED_BELOW)
+        })
+        .reduce(f64::max)
+}
+
+/// The next rate inside the bracket (`lo`, `hi`) when the capacity is estimated: first just
+/// below the estimate (`guess`); then away from it in steps that double from the resolution —
+/// up while rates pass, down while they fail — and bisection once both sides are known. On an
+/// endpoint whose knee is its capacity, the search ends within a step or two of the guess.
+fn aim(lo: f64, hi: f64, guess: f64, res: f64) -> f64 {
+    let mid = (lo + hi) / 2.0;
+    let near = guess * res / 4.0;
+    let next = if lo >= guess - near {
+        // The guess passed: climb.
+        let d = (lo / guess - 1.0).max(0.0);
+        (guess * (1.0 + 2.0 * d + res * 0.99)).min(mid)
+    } else if hi <= guess + near {
+        // The guess failed: descend.
+        let d = (1.0 - hi / guess).max(0.0);
+        (guess * (1.0 - 2.0 * d - res * 0.99)).max(mid)
+    } else {
+        guess
+    };
+    tidy(next)
 }
 
 /// Which steps' passes stand: a pass at a rate whose latest measurement (the step or a repeat
@@ -286,6 +338,7 @@ mod tests {
                 offered_rps: rate,
                 pass,
                 repeat_of,
+                served_rps: None,
             });
         }
     }
@@ -454,6 +507,7 @@ mod tests {
                         offered_rps: r,
                         pass: rng.next_f64() < 0.6,
                         repeat_of,
+                        served_rps: None,
                     });
                 }
                 assert!(history.len() <= MAX_STEPS);
@@ -528,6 +582,7 @@ mod tests {
             offered_rps: r,
             pass,
             repeat_of,
+            served_rps: None,
         };
         // (history, next): a failure is repeated at once; a passing repeat lets the search go on
         // above it; a failing repeat of the best pass sends the search below it.
@@ -636,6 +691,113 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// An endpoint of capacity `capacity` whose knee is its capacity: a failing step above it
+    /// serves the capacity (overloaded), one at or just above it about what it was offered.
+    fn endpoint(capacity: f64) -> impl FnMut(usize, f64) -> (bool, Option<f64>) {
+        move |_, r| (r <= capacity, Some(r.min(capacity)))
+    }
+
+    fn drive_served(
+        plan: &Plan,
+        mut step: impl FnMut(usize, f64) -> (bool, Option<f64>),
+    ) -> (Vec<Probe>, Stop) {
+        let mut history: Vec<Probe> = Vec::new();
+        loop {
+            let (rate, repeat_of) = match next(plan, &history) {
+                Next::Offer(r) => (r, None),
+                Next::Repeat(i) => (history[i].offered_rps, Some(i)),
+                Next::Stop(s) => return (history, s),
+            };
+            let (pass, served_rps) = step(history.len(), rate);
+            history.push(Probe {
+                offered_rps: rate,
+                pass,
+                repeat_of,
+                served_rps,
+            });
+        }
+    }
+
+    #[test]
+    fn aiming_at_the_measured_capacity_finds_the_knee_in_at_most_12_steps_repeats_included() {
+        // start_rps 1, growth 4, resolution 2 %, confirm: the default campaign.
+        let plan = Plan::Adaptive {
+            start_rps: 1.0,
+            max_rps: 5000.0,
+            growth_factor: 4.0,
+            resolution_percent: 2.0,
+            confirm: true,
+        };
+        for capacity in [17.5, 99.0, 400.0, 1234.0, 3000.0] {
+            // the measured capacity may be a few percent off either way
+            for error in [0.97, 1.0, 1.03] {
+                let (h, stop) = drive_served(&plan, |_, r| {
+                    (r <= capacity, Some((r.min(capacity * error)).min(r)))
+                });
+                let got = result(&h).unwrap();
+                assert_eq!(stop, Stop::Converged, "{capacity}: {h:?}");
+                assert!(
+                    got >= capacity * 0.98 - 0.002 && got <= capacity,
+                    "capacity {capacity} × {error}: {got}, {h:?}"
+                );
+                if capacity == 400.0 {
+                    assert!(h.len() <= 12, "{} steps: {h:?}", h.len());
+                }
+            }
+        }
+        // Without a capacity estimate (no step was overloaded) it bisects as before.
+        let (h, _) = drive_served(&plan, |_, r| (r <= 400.0, None));
+        assert!(h.len() > 12, "{h:?}");
+        let (h, _) = drive_served(&plan, endpoint(400.0));
+        assert!(h.len() <= 10, "{h:?}");
+    }
+
+    #[test]
+    fn one_stalled_step_anywhere_moves_the_aimed_result_by_at_most_5_percent() {
+        // A stalled step fails and serves half what it was offered, as if overloaded.
+        for capacity in [17.5, 99.0, 400.0, 1234.0] {
+            let plan = Plan::Adaptive {
+                start_rps: 1.0,
+                max_rps: 5000.0,
+                growth_factor: 4.0,
+                resolution_percent: 2.0,
+                confirm: true,
+            };
+            let (clean, _) = drive_served(&plan, endpoint(capacity));
+            let want = result(&clean).unwrap();
+            for k in 0..clean.len() + 4 {
+                let mut ok = endpoint(capacity);
+                let (h, _) = drive_served(&plan, |i, r| {
+                    if i == k {
+                        (false, Some(r * 0.5))
+                    } else {
+                        ok(i, r)
+                    }
+                });
+                let got = result(&h).unwrap_or(0.0);
+                assert!(
+                    (got - want).abs() <= want * 0.05,
+                    "capacity {capacity}, step {k} stalled: {got} vs {want}, {h:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_knee_below_the_capacity_is_found_by_stepping_down_from_the_estimate() {
+        // p99 limits the endpoint at 300 rps though it serves 400.
+        let plan = confirming(1.0, 5000.0, 2.0);
+        for knee in [300.0, 380.0, 395.0] {
+            let (h, stop) = drive_served(&plan, |_, r| (r <= knee, Some(r.min(400.0))));
+            assert_eq!(stop, Stop::Converged);
+            let got = result(&h).unwrap();
+            assert!(
+                got >= knee * 0.98 - 0.002 && got <= knee,
+                "{knee}: {got} {h:?}"
+            );
         }
     }
 }

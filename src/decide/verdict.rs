@@ -70,6 +70,7 @@ mod tests {
             aborted: false,
             repeat_of: None,
             recovery_s: None,
+            served_rps: None,
         }
     }
 

@@ -377,6 +377,11 @@ pub struct StepResult {
     /// after the previous step failed (`[load] cooldown_max_seconds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_s: Option<f64>,
+    /// Successful answers per second from the step's start until it ended (warm-up
+    /// included): what the endpoint delivered. An overloaded step's is about its capacity,
+    /// which the adaptive search aims at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_rps: Option<f64>,
 }
 
 /// What the step runner measured, before a verdict is attached.
@@ -388,6 +393,8 @@ pub struct StepMeasurement {
     /// Set when the step was stopped because it had clearly failed; `window_s` is then the
     /// part that ran.
     pub failed_early: Option<FailedEarly>,
+    /// Successful answers per second from the step's start until it ended, warm-up included.
+    pub served_rps: f64,
     pub window_s: f64,
     pub warmup_s: f64,
     pub completed_in_window: u64,
@@ -501,6 +508,7 @@ impl StepMeasurement {
             aborted: self.abort.is_some() || self.failed_early.is_some(),
             repeat_of: None,
             recovery_s: None,
+            served_rps: Some(round3(self.served_rps)),
         }
     }
 }

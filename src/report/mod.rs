@@ -375,6 +375,7 @@ mod tests {
             offered_rps: rate,
             abort: None,
             failed_early: None,
+            served_rps: 0.0,
             window_s: 1.0,
             warmup_s: 0.0,
             completed_in_window: 1,

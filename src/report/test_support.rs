@@ -38,6 +38,7 @@ pub fn step(achieved: f64, pass: bool) -> StepResult {
         aborted: false,
         repeat_of: None,
         recovery_s: None,
+        served_rps: None,
         status_counts: Default::default(),
         original_status_counts: Default::default(),
         variants: Default::default(),

@@ -153,6 +153,7 @@ pub async fn run_with<T: Target>(
                 offered_rps: s.offered_rps,
                 pass: s.pass,
                 repeat_of: s.repeat_of,
+                served_rps: s.served_rps,
             })
             .collect();
         let (rate, repeat_of) = match search::next(&plan, &history) {

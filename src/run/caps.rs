@@ -187,6 +187,7 @@ mod tests {
             offered_rps: 10.0,
             abort: None,
             failed_early: None,
+            served_rps: 0.0,
             window_s: 2.0,
             warmup_s: 0.5,
             completed_in_window: 20,

@@ -55,6 +55,7 @@ fn step(rate: f64, pass: bool, reason: &str) -> StepResult {
         aborted: false,
         repeat_of: None,
         recovery_s: None,
+        served_rps: None,
         status_counts: Default::default(),
         original_status_counts: Default::default(),
         variants: Default::default(),

@@ -151,6 +151,7 @@ fn replayed(file: &Path, report: &serde_json::Value) -> Vec<Next> {
             offered_rps: s["offered_rps"].as_f64().unwrap(),
             pass: s["pass"].as_bool().unwrap(),
             repeat_of: s["repeat_of"].as_u64().map(|i| i as usize),
+            served_rps: s["served_rps"].as_f64(),
         })
         .collect();
     (0..=probes.len())

@@ -164,6 +164,7 @@ pub async fn run_step<T: Target>(
         };
     }
     while set.join_next().await.is_some() {}
+    let ran_s = start.elapsed().as_secs_f64();
     watcher_done.cancel();
     let abort = match watcher {
         Some(w) => w.await.ok().flatten(),
@@ -194,6 +195,14 @@ pub async fn run_step<T: Target>(
         offered_rps: sched.rate,
         abort,
         failed_early,
+        served_rps: {
+            let (finished, failed) = recorder.finished_and_failed();
+            if ran_s > 0.0 {
+                finished.saturating_sub(failed) as f64 / ran_s
+            } else {
+                0.0
+            }
+        },
         window_s,
         warmup_s: sched.warmup_s,
         completed_in_window: recorder.completed_in_window.load(Ordering::Relaxed),
