@@ -133,6 +133,10 @@ pub enum Command {
         /// ...for this many milliseconds.
         #[arg(long, default_value_t = 0)]
         stall_ms: u64,
+        /// Pause the whole server once, this many milliseconds after it starts, for --stall-ms
+        /// (a one-off disturbance).
+        #[arg(long)]
+        stall_once_at_ms: Option<u64>,
         /// Variant name reported on the SageMaker runtime path (several: A,B split round-robin).
         #[arg(long, default_value = "AllTraffic")]
         variant: String,
@@ -516,6 +520,7 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             throttle_rate,
             stall_every_ms,
             stall_ms,
+            stall_once_at_ms,
             variant,
             unavailable_rate,
             not_ready_rate,
@@ -534,6 +539,7 @@ async fn dispatch(cmd: Command) -> Result<i32> {
                 throttle_rate,
                 stall_every: stall_every_ms.map(Duration::from_millis),
                 stall_for: Duration::from_millis(stall_ms),
+                stall_once_at: stall_once_at_ms.map(Duration::from_millis),
                 variant,
                 seed: 1,
                 unavailable_rate,

@@ -60,6 +60,14 @@ pub struct LoadConfig {
     /// Adaptive search multiplies the rate by this while steps pass.
     #[serde(default = "default_growth_factor")]
     pub growth_factor: f64,
+    /// Adaptive search: repeat a failure before it bounds the search and the best pass before
+    /// it is recommended, so one noisy step cannot decide the result.
+    #[serde(default = "default_confirm")]
+    pub confirm: bool,
+    /// After a failed step, wait at most this long for the endpoint to answer at its baseline
+    /// again before the next step (0: do not wait).
+    #[serde(default = "default_cooldown_max_seconds")]
+    pub cooldown_max_seconds: f64,
     /// Requests in flight at most.
     #[serde(default = "default_max_concurrency")]
     pub max_concurrency: u32,
@@ -102,7 +110,15 @@ fn default_resolution_percent() -> f64 {
     2.0
 }
 fn default_growth_factor() -> f64 {
-    2.0
+    // An overshoot is cheap now that a failing step stops early, and the search aims from the
+    // throughput an overloaded step measured: growing fast saves steps.
+    4.0
+}
+fn default_confirm() -> bool {
+    true
+}
+fn default_cooldown_max_seconds() -> f64 {
+    60.0
 }
 fn default_max_concurrency() -> u32 {
     1024
@@ -125,6 +141,8 @@ impl Default for LoadConfig {
             warmup_seconds: default_warmup_seconds(),
             resolution_percent: default_resolution_percent(),
             growth_factor: default_growth_factor(),
+            confirm: default_confirm(),
+            cooldown_max_seconds: default_cooldown_max_seconds(),
             max_concurrency: default_max_concurrency(),
             arrivals: Arrivals::Uniform,
             abort_error_percent: default_abort_error_percent(),
@@ -193,6 +211,19 @@ pub fn validate(l: &LoadConfig) -> Result<(), Issue> {
             "load",
             "abort_after_seconds",
             format!("= {} must be between 0.25 and 86400", l.abort_after_seconds),
+        ));
+    }
+    if !(l.cooldown_max_seconds.is_finite()
+        && l.cooldown_max_seconds >= 0.0
+        && l.cooldown_max_seconds <= 3600.0)
+    {
+        return Err(bad(
+            "load",
+            "cooldown_max_seconds",
+            format!(
+                "= {} must be between 0 and 3600 (0 does not wait for the endpoint to recover)",
+                l.cooldown_max_seconds
+            ),
         ));
     }
     if let Some(m) = l.max_duration_minutes {

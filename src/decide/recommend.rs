@@ -1,6 +1,7 @@
 //! From measured steps to a recommendation: MAX_RPS, `invocations_target`, instance counts and
 //! a ready scaling policy, each with its formula spelled out. Pure.
 
+use crate::decide::search::{self, Probe};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Campaign, Requirements, TargetConfig};
@@ -69,13 +70,14 @@ pub struct Cost {
     pub price_verified: Option<bool>,
 }
 
-/// The best passing step's successful responses per second (never above its offered rate),
-/// divided by the instances that served it.
+/// The best standing pass's successful responses per second (never above its offered rate; a
+/// pass that a repeat overruled does not stand), divided by the instances that served it.
 pub fn max_rps_per_instance(steps: &[StepResult], instance_count: u32) -> Option<f64> {
     steps
         .iter()
-        .filter(|s| s.pass)
-        .map(|s| s.successful_rps())
+        .zip(standing_passes(steps))
+        .filter(|(_, stands)| *stands)
+        .map(|(s, _)| s.successful_rps())
         .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))))
         .map(|best| best / f64::from(instance_count.max(1)))
 }
@@ -91,6 +93,20 @@ pub fn target_value_refusal(r: &Recommendation) -> Option<String> {
             fmt_num(r.safety_factor)
         )
     })
+}
+
+/// Per step, whether its pass counts: it passed and no repeat of it failed afterwards.
+pub fn standing_passes(steps: &[StepResult]) -> Vec<bool> {
+    let probes: Vec<Probe> = steps
+        .iter()
+        .map(|s| Probe {
+            offered_rps: s.offered_rps,
+            pass: s.pass,
+            repeat_of: s.repeat_of,
+            served_rps: s.served_rps,
+        })
+        .collect();
+    search::standing_passes(&probes)
 }
 
 /// Builds the recommendation, or `None` when no step passed.

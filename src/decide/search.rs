@@ -1,10 +1,14 @@
 //! Which rate to offer next. Pure: the next rate is a function of the plan and the steps so
 //! far, so a campaign resumed from its journal asks the same questions in the same order.
 //!
-//! `adaptive` grows the rate geometrically from `start_rps` while steps pass, then bisects
-//! between the best pass and the lowest failure above it until they are within
-//! `resolution_percent`. `walk` offers an explicit list and stops at the first failure (the
-//! semantics users know from perfsize). Neither ever offers more than `max_rps`.
+//! `adaptive` grows the rate geometrically from `start_rps` while steps pass, then narrows the
+//! bracket between the best pass and the lowest failure above it until they are within
+//! `resolution_percent`: aimed at the capacity an overloaded step measured when there is one
+//! (see [`aim`]), by bisection otherwise. With `confirm`, one noisy step cannot decide the result: a failure
+//! is repeated before it bounds the search (unless a false one could not move the result by
+//! more than [`CONFIRM_ABOVE_PERCENT`]), and the best pass is repeated before the search stops
+//! on it; the latest measurement of a rate gives its verdict. `walk` offers an explicit list and stops at the first
+//! failure (the semantics users know from perfsize). Neither ever offers more than `max_rps`.
 
 /// The search strategy of a campaign.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,6 +18,8 @@ pub enum Plan {
         max_rps: f64,
         growth_factor: f64,
         resolution_percent: f64,
+        /// Repeat a bounding failure and the best pass before trusting them.
+        confirm: bool,
     },
     Walk {
         rates: Vec<f64>,
@@ -26,6 +32,22 @@ pub enum Plan {
 pub struct Probe {
     pub offered_rps: f64,
     pub pass: bool,
+    /// The step (its index in the history) this step repeats.
+    pub repeat_of: Option<usize>,
+    /// Successful answers per second it delivered; an overloaded step's is about the
+    /// endpoint's capacity.
+    pub served_rps: Option<f64>,
+}
+
+impl Probe {
+    pub fn new(offered_rps: f64, pass: bool) -> Probe {
+        Probe {
+            offered_rps,
+            pass,
+            repeat_of: None,
+            served_rps: None,
+        }
+    }
 }
 
 /// Why a search stopped.
@@ -66,8 +88,14 @@ impl Stop {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Next {
     Offer(f64),
+    /// Offer again the rate of this step (its index in the history), to confirm its verdict.
+    Repeat(usize),
     Stop(Stop),
 }
+
+/// With `confirm`, a failure is repeated before it bounds the search unless the next failure
+/// above it is within this of the best pass: then a false failure cannot move the result by more.
+pub const CONFIRM_ABOVE_PERCENT: f64 = 5.0;
 
 /// The most steps one search may take.
 pub const MAX_STEPS: usize = 64;
@@ -97,47 +125,178 @@ pub fn next(plan: &Plan, history: &[Probe]) -> Next {
             max_rps,
             growth_factor,
             resolution_percent,
+            confirm,
         } => {
-            let Some(first) = history.first() else {
+            if history.is_empty() {
                 return Next::Offer(tidy(start_rps.min(*max_rps)));
+            }
+            let v = Verdicts::of(history);
+            let unconfirmed = |i: usize| *confirm && !v.settled[i];
+            let Some((lo_i, lo)) = v.best_pass() else {
+                // Every step failed: the search ran only its first step (and perhaps its repeat).
+                return if unconfirmed(0) {
+                    Next::Repeat(0)
+                } else {
+                    Next::Stop(Stop::FirstStepFailed)
+                };
             };
-            let best_pass = history
-                .iter()
-                .filter(|p| p.pass)
-                .map(|p| p.offered_rps)
-                .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
-            let Some(lo) = best_pass else {
-                debug_assert!(!first.pass);
-                return Next::Stop(Stop::FirstStepFailed);
+            // The best pass is confirmed before the search stops on it.
+            let stop_on = |stop: Stop| {
+                if unconfirmed(lo_i) {
+                    Next::Repeat(lo_i)
+                } else {
+                    Next::Stop(stop)
+                }
             };
             // A failure below the best pass is noise; the bracket is above the best pass.
-            let hi = history
-                .iter()
-                .filter(|p| !p.pass && p.offered_rps > lo)
-                .map(|p| p.offered_rps)
-                .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.min(r))));
-            match hi {
+            match v.lowest_fail_above(lo) {
                 None => {
                     if lo >= *max_rps {
-                        Next::Stop(Stop::CapReached)
+                        stop_on(Stop::CapReached)
                     } else {
                         Next::Offer(tidy((lo * growth_factor).min(*max_rps)))
                     }
                 }
-                Some(hi) => {
-                    if (hi - lo) <= lo * resolution_percent / 100.0 {
-                        return Next::Stop(Stop::Converged);
+                Some((hi_i, hi)) => {
+                    let capacity = capacity_estimate(history);
+                    // A false failure here can cost at most the distance from the best pass to
+                    // the failure above this one (or to the capacity an overloaded step
+                    // measured, above which nothing passes): confirm it unless that is small.
+                    let above = v
+                        .lowest_fail_above(hi)
+                        .map_or(f64::INFINITY, |(_, r)| r)
+                        .min(capacity.unwrap_or(f64::INFINITY));
+                    if unconfirmed(hi_i) && above > lo * (1.0 + CONFIRM_ABOVE_PERCENT / 100.0) {
+                        return Next::Repeat(hi_i);
+                    }
+                    let res = resolution_percent / 100.0;
+                    if (hi - lo) <= lo * res {
+                        return stop_on(Stop::Converged);
                     }
                     let mid = tidy((lo + hi) / 2.0);
-                    if mid <= lo || mid >= hi {
-                        // Rounding closed the gap: nothing between them can be offered.
-                        Next::Stop(Stop::Converged)
-                    } else {
-                        Next::Offer(mid)
+                    let aimed = capacity.map(|c| aim(lo, hi, c * (1.0 - res / 2.0), res));
+                    match aimed.filter(|r| *r > lo && *r < hi) {
+                        Some(r) => Next::Offer(r),
+                        None if mid <= lo || mid >= hi => {
+                            // Rounding closed the gap: nothing between them can be offered.
+                            stop_on(Stop::Converged)
+                        }
+                        None => Next::Offer(mid),
                     }
                 }
             }
         }
+    }
+}
+
+/// A failing step that delivered less than this share of its offered rate was overloaded: what
+/// it served is about the endpoint's capacity.
+pub const OVERLOADED_BELOW: f64 = 0.9;
+
+/// The endpoint's capacity as the overloaded failing steps measured it (the highest, as a
+/// disturbance only ever lowers what a step delivers).
+fn capacity_estimate(history: &[Probe]) -> Option<f64> {
+    history
+        .iter()
+        .filter(|p| !p.pass)
+        .filter_map(|p| {
+            p.served_rps
+                .filter(|s| *s > 0.0 && *s < p.offered_rps * OVERLOADED_BELOW)
+        })
+        .reduce(f64::max)
+}
+
+/// The next rate inside the bracket (`lo`, `hi`) when the capacity is estimated: first just
+/// below the estimate (`guess`); then away from it in steps that double from the resolution —
+/// up while rates pass, down while they fail — and bisection once both sides are known. On an
+/// endpoint whose knee is its capacity, the search ends within a step or two of the guess.
+fn aim(lo: f64, hi: f64, guess: f64, res: f64) -> f64 {
+    let mid = (lo + hi) / 2.0;
+    let near = guess * res / 4.0;
+    let next = if lo >= guess - near {
+        // The guess passed: climb.
+        let d = (lo / guess - 1.0).max(0.0);
+        (guess * (1.0 + 2.0 * d + res * 0.99)).min(mid)
+    } else if hi <= guess + near {
+        // The guess failed: descend.
+        let d = (1.0 - hi / guess).max(0.0);
+        (guess * (1.0 - 2.0 * d - res * 0.99)).max(mid)
+    } else {
+        guess
+    };
+    tidy(next)
+}
+
+/// Which steps' passes stand: a pass at a rate whose latest measurement (the step or a repeat
+/// of it) also passed. A pass overruled by a failed repeat does not count towards MAX_RPS.
+pub fn standing_passes(history: &[Probe]) -> Vec<bool> {
+    let v = Verdicts::of(history);
+    history
+        .iter()
+        .enumerate()
+        .map(|(i, p)| p.pass && v.counts[v.original(i)] == Some(true))
+        .collect()
+}
+
+/// What the steps so far say of each rate offered. A step that is not a repeat opens a rate;
+/// its repeats point back at it. The rate's verdict is its latest measurement's; it is settled
+/// once its last two measurements agree or it has been measured three times (a third
+/// measurement only follows two that disagree, so it is the majority too).
+struct Verdicts<'a> {
+    history: &'a [Probe],
+    /// Per step: the rate's verdict for steps that open a rate, `None` for repeats.
+    counts: Vec<Option<bool>>,
+    settled: Vec<bool>,
+}
+
+impl<'a> Verdicts<'a> {
+    fn of(history: &'a [Probe]) -> Verdicts<'a> {
+        let n = history.len();
+        let mut measured: Vec<Vec<bool>> = vec![Vec::new(); n];
+        for (i, p) in history.iter().enumerate() {
+            let o = match p.repeat_of {
+                Some(o) if o < i && history[o].repeat_of.is_none() => o,
+                _ => i,
+            };
+            measured[o].push(p.pass);
+        }
+        let counts = measured.iter().map(|m| m.last().copied()).collect();
+        let settled = measured
+            .iter()
+            .map(|m| m.len() >= 3 || (m.len() == 2 && m[0] == m[1]))
+            .collect();
+        Verdicts {
+            history,
+            counts,
+            settled,
+        }
+    }
+
+    /// The step that opened the rate step `i` measured.
+    fn original(&self, i: usize) -> usize {
+        match self.history[i].repeat_of {
+            Some(o) if o < i && self.history[o].repeat_of.is_none() => o,
+            _ => i,
+        }
+    }
+
+    fn rates(&self, pass: bool) -> impl Iterator<Item = (usize, f64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(move |(_, c)| **c == Some(pass))
+            .map(|(i, _)| (i, self.history[i].offered_rps))
+    }
+
+    fn best_pass(&self) -> Option<(usize, f64)> {
+        self.rates(true)
+            .reduce(|a, b| if b.1 > a.1 { b } else { a })
+    }
+
+    fn lowest_fail_above(&self, lo: f64) -> Option<(usize, f64)> {
+        self.rates(false)
+            .filter(|(_, r)| *r > lo)
+            .reduce(|a, b| if b.1 < a.1 { b } else { a })
     }
 }
 
@@ -151,21 +310,53 @@ mod tests {
             max_rps: max,
             growth_factor: 2.0,
             resolution_percent: res,
+            confirm: false,
         }
+    }
+
+    fn confirming(start: f64, max: f64, res: f64) -> Plan {
+        Plan::Adaptive {
+            start_rps: start,
+            max_rps: max,
+            growth_factor: 2.0,
+            resolution_percent: res,
+            confirm: true,
+        }
+    }
+
+    /// Runs a search; `verdict(k, rate)` is the verdict of the k-th step taken (from 0).
+    fn drive_with(plan: &Plan, mut verdict: impl FnMut(usize, f64) -> bool) -> (Vec<Probe>, Stop) {
+        let mut history: Vec<Probe> = Vec::new();
+        loop {
+            let (rate, repeat_of) = match next(plan, &history) {
+                Next::Offer(r) => (r, None),
+                Next::Repeat(i) => (history[i].offered_rps, Some(i)),
+                Next::Stop(s) => return (history, s),
+            };
+            let pass = verdict(history.len(), rate);
+            history.push(Probe {
+                offered_rps: rate,
+                pass,
+                repeat_of,
+                served_rps: None,
+            });
+        }
+    }
+
+    /// The result a campaign would recommend from: the best standing pass.
+    fn result(history: &[Probe]) -> Option<f64> {
+        history
+            .iter()
+            .zip(standing_passes(history))
+            .filter(|(_, s)| *s)
+            .map(|(p, _)| p.offered_rps)
+            .reduce(f64::max)
     }
 
     /// Runs a search against an endpoint that passes every rate up to `capacity`.
     fn drive(plan: &Plan, capacity: f64) -> (Vec<f64>, Stop) {
-        let mut history = Vec::new();
-        loop {
-            match next(plan, &history) {
-                Next::Offer(r) => history.push(Probe {
-                    offered_rps: r,
-                    pass: r <= capacity,
-                }),
-                Next::Stop(s) => return (history.iter().map(|p| p.offered_rps).collect(), s),
-            }
-        }
+        let (history, stop) = drive_with(plan, |_, r| r <= capacity);
+        (history.iter().map(|p| p.offered_rps).collect(), stop)
     }
 
     #[test]
@@ -227,42 +418,18 @@ mod tests {
     fn a_failure_below_the_best_pass_does_not_break_the_bracket() {
         let plan = adaptive(10.0, 1000.0, 2.0);
         let h = [
-            Probe {
-                offered_rps: 10.0,
-                pass: true,
-            },
-            Probe {
-                offered_rps: 20.0,
-                pass: true,
-            },
-            Probe {
-                offered_rps: 40.0,
-                pass: false,
-            },
-            Probe {
-                offered_rps: 30.0,
-                pass: true,
-            },
-            Probe {
-                offered_rps: 35.0,
-                pass: true,
-            },
-            Probe {
-                offered_rps: 37.5,
-                pass: false,
-            },
-            Probe {
-                offered_rps: 36.25,
-                pass: true,
-            },
+            Probe::new(10.0, true),
+            Probe::new(20.0, true),
+            Probe::new(40.0, false),
+            Probe::new(30.0, true),
+            Probe::new(35.0, true),
+            Probe::new(37.5, false),
+            Probe::new(36.25, true),
         ];
         // best pass 36.25, lowest fail above it 37.5: gap 3.4 % > 2 %, so bisect
         assert_eq!(next(&plan, &h), Next::Offer(36.875));
         let mut h2 = h.to_vec();
-        h2.push(Probe {
-            offered_rps: 25.0,
-            pass: false,
-        }); // noise below the best pass
+        h2.push(Probe::new(25.0, false)); // noise below the best pass
         assert_eq!(next(&plan, &h2), Next::Offer(36.875));
     }
 
@@ -308,11 +475,42 @@ mod tests {
                             "{plan:?}: offered {r} after a failure at {lowest_fail}: {history:?}"
                         );
                     }
+                    history.push(Probe::new(r, rng.next_f64() < 0.6));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn with_confirm_no_rate_above_a_standing_failure_is_ever_offered() {
+        // A failure stands unless a repeat of it passed; repeats offer the same rate again.
+        let mut rng = crate::rng::Rng::new(7);
+        for plan in [confirming(1.0, 5000.0, 2.0), confirming(7.0, 300.0, 0.5)] {
+            for _ in 0..2000 {
+                let mut history: Vec<Probe> = Vec::new();
+                loop {
+                    let (r, repeat_of) = match next(&plan, &history) {
+                        Next::Offer(r) => (r, None),
+                        Next::Repeat(i) => {
+                            assert!(history[i].repeat_of.is_none(), "{history:?}");
+                            (history[i].offered_rps, Some(i))
+                        }
+                        Next::Stop(_) => break,
+                    };
+                    let v = Verdicts::of(&history);
+                    if repeat_of.is_none()
+                        && let Some(lowest) = v.rates(false).map(|(_, f)| f).reduce(f64::min)
+                    {
+                        assert!(r < lowest, "offered {r} above {lowest}: {history:?}");
+                    }
                     history.push(Probe {
                         offered_rps: r,
                         pass: rng.next_f64() < 0.6,
+                        repeat_of,
+                        served_rps: None,
                     });
                 }
+                assert!(history.len() <= MAX_STEPS);
             }
         }
     }
@@ -323,5 +521,283 @@ mod tests {
         let (rates, stop) = drive(&plan, 1e11);
         assert_eq!(stop, Stop::TooManySteps);
         assert_eq!(rates.len(), MAX_STEPS);
+    }
+
+    #[test]
+    fn confirm_repeats_the_bounding_failures_and_the_best_pass_once() {
+        // (capacity, the steps taken as (rate, repeat of step k)): a deterministic endpoint, so
+        // every repeat agrees with its step.
+        type Steps = Vec<(f64, Option<usize>)>;
+        let cases: Vec<(f64, Steps)> = vec![
+            (
+                400.0,
+                vec![
+                    (10.0, None),
+                    (20.0, None),
+                    (40.0, None),
+                    (80.0, None),
+                    (160.0, None),
+                    (320.0, None),
+                    (640.0, None),
+                    (640.0, Some(6)),
+                    (480.0, None),
+                    (480.0, Some(8)),
+                    (400.0, None),
+                    (440.0, None),
+                    (440.0, Some(11)),
+                    (420.0, None),
+                    // 420 failed with the next failure (440) more than 5 % above the best
+                    // pass (400): a false failure at 420 could cost 9 %, so it is confirmed
+                    (420.0, Some(13)),
+                    (410.0, None),
+                    (405.0, None),
+                    // converged: the best pass is confirmed before the search stops on it
+                    (400.0, Some(10)),
+                ],
+            ),
+            // the first step fails twice: the search stops
+            (5.0, vec![(10.0, None), (10.0, Some(0))]),
+        ];
+        for (capacity, want) in cases {
+            let (h, _) = drive_with(&confirming(10.0, 5000.0, 2.0), |_, r| r <= capacity);
+            let got: Steps = h.iter().map(|p| (p.offered_rps, p.repeat_of)).collect();
+            assert_eq!(got, want, "capacity {capacity}");
+        }
+        // A cap that passes is confirmed too.
+        let (h, stop) = drive_with(&confirming(10.0, 100.0, 2.0), |_, _| true);
+        assert_eq!(stop, Stop::CapReached);
+        assert_eq!(
+            h.last().map(|p| (p.offered_rps, p.repeat_of)),
+            Some((100.0, Some(4)))
+        );
+        // Without confirm nothing is repeated.
+        let (h, _) = drive_with(&adaptive(10.0, 5000.0, 2.0), |_, r| r <= 400.0);
+        assert!(h.iter().all(|p| p.repeat_of.is_none()));
+    }
+
+    #[test]
+    fn a_repeat_decides_its_rate() {
+        let plan = confirming(10.0, 1000.0, 2.0);
+        let p = |r: f64, pass: bool, repeat_of: Option<usize>| Probe {
+            offered_rps: r,
+            pass,
+            repeat_of,
+            served_rps: None,
+        };
+        // (history, next): a failure is repeated at once; a passing repeat lets the search go on
+        // above it; a failing repeat of the best pass sends the search below it.
+        let cases: Vec<(Vec<Probe>, Next)> = vec![
+            (vec![p(10.0, false, None)], Next::Repeat(0)),
+            (
+                vec![p(10.0, false, None), p(10.0, true, Some(0))],
+                Next::Offer(20.0),
+            ),
+            (
+                vec![p(10.0, false, None), p(10.0, false, Some(0))],
+                Next::Stop(Stop::FirstStepFailed),
+            ),
+            (
+                vec![p(10.0, true, None), p(20.0, false, None)],
+                Next::Repeat(1),
+            ),
+            (
+                vec![
+                    p(10.0, true, None),
+                    p(20.0, false, None),
+                    p(20.0, true, Some(1)),
+                ],
+                Next::Offer(40.0),
+            ),
+            (
+                vec![
+                    p(10.0, true, None),
+                    p(20.0, true, None),
+                    p(40.0, false, None),
+                    p(40.0, false, Some(2)),
+                    p(30.0, true, None),
+                    p(35.0, false, None),
+                    p(35.0, false, Some(5)),
+                    p(32.5, true, None),
+                    p(33.75, false, None),
+                    p(33.75, false, Some(8)),
+                    p(33.125, true, None),
+                ],
+                // 33.125 – 33.75 is within 2 %: confirm the best pass
+                Next::Repeat(10),
+            ),
+            (
+                vec![
+                    p(10.0, true, None),
+                    p(20.0, true, None),
+                    p(40.0, false, None),
+                    p(40.0, false, Some(2)),
+                    p(30.0, true, None),
+                    p(35.0, false, None),
+                    p(35.0, false, Some(5)),
+                    p(32.5, true, None),
+                    p(33.75, false, None),
+                    p(33.75, false, Some(8)),
+                    p(33.125, true, None),
+                    p(33.125, false, Some(10)),
+                ],
+                // the repeat failed: 32.5 – 33.125 is within 2 % and 32.5 is unconfirmed
+                Next::Repeat(7),
+            ),
+            // a rate whose repeat disagreed is measured a third time before the search stops
+            // on it
+            (
+                vec![
+                    p(10.0, true, None),
+                    p(20.0, false, None),
+                    p(20.0, true, Some(1)),
+                    p(20.4, false, None),
+                    p(20.4, false, Some(3)),
+                ],
+                Next::Repeat(1),
+            ),
+        ];
+        for (h, want) in cases {
+            assert_eq!(next(&plan, &h), want, "{h:?}");
+        }
+        // standing passes: a pass overruled by its failed repeat does not count
+        let h = [
+            p(10.0, true, None),
+            p(20.0, true, None),
+            p(20.0, false, Some(1)),
+        ];
+        assert_eq!(standing_passes(&h), vec![true, false, false]);
+        assert_eq!(result(&h), Some(10.0));
+    }
+
+    #[test]
+    fn one_wrong_verdict_anywhere_moves_the_result_by_at_most_5_percent() {
+        // A transient disturbance (a stall: a step that should pass fails) or a lucky step (one
+        // that should fail passes), at every position of the search in turn.
+        for capacity in [3.0, 17.5, 99.0, 400.0, 1234.0, 4999.0] {
+            for start in [1.0, 10.0] {
+                if start > capacity {
+                    continue;
+                }
+                let plan = confirming(start, 5000.0, 2.0);
+                let (clean, _) = drive_with(&plan, |_, r| r <= capacity);
+                let want = result(&clean).unwrap();
+                assert!(want >= capacity * 0.98 - 0.002, "{capacity}: {clean:?}");
+                for k in 0..clean.len() + 4 {
+                    let (h, stop) = drive_with(&plan, |i, r| (r <= capacity) != (i == k));
+                    let got = result(&h).unwrap_or(0.0);
+                    assert!(
+                        (got - want).abs() <= want * 0.05 && got <= capacity,
+                        "capacity {capacity}, start {start}, step {k} flipped: {got} vs {want}, {stop:?}, {h:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// An endpoint of capacity `capacity` whose knee is its capacity: a failing step above it
+    /// serves the capacity (overloaded), one at or just above it about what it was offered.
+    fn endpoint(capacity: f64) -> impl FnMut(usize, f64) -> (bool, Option<f64>) {
+        move |_, r| (r <= capacity, Some(r.min(capacity)))
+    }
+
+    fn drive_served(
+        plan: &Plan,
+        mut step: impl FnMut(usize, f64) -> (bool, Option<f64>),
+    ) -> (Vec<Probe>, Stop) {
+        let mut history: Vec<Probe> = Vec::new();
+        loop {
+            let (rate, repeat_of) = match next(plan, &history) {
+                Next::Offer(r) => (r, None),
+                Next::Repeat(i) => (history[i].offered_rps, Some(i)),
+                Next::Stop(s) => return (history, s),
+            };
+            let (pass, served_rps) = step(history.len(), rate);
+            history.push(Probe {
+                offered_rps: rate,
+                pass,
+                repeat_of,
+                served_rps,
+            });
+        }
+    }
+
+    #[test]
+    fn aiming_at_the_measured_capacity_finds_the_knee_in_at_most_12_steps_repeats_included() {
+        // start_rps 1, growth 4, resolution 2 %, confirm: the default campaign.
+        let plan = Plan::Adaptive {
+            start_rps: 1.0,
+            max_rps: 5000.0,
+            growth_factor: 4.0,
+            resolution_percent: 2.0,
+            confirm: true,
+        };
+        for capacity in [17.5, 99.0, 400.0, 1234.0, 3000.0] {
+            // the measured capacity may be a few percent off either way
+            for error in [0.97, 1.0, 1.03] {
+                let (h, stop) = drive_served(&plan, |_, r| {
+                    (r <= capacity, Some((r.min(capacity * error)).min(r)))
+                });
+                let got = result(&h).unwrap();
+                assert_eq!(stop, Stop::Converged, "{capacity}: {h:?}");
+                assert!(
+                    got >= capacity * 0.98 - 0.002 && got <= capacity,
+                    "capacity {capacity} × {error}: {got}, {h:?}"
+                );
+                if capacity == 400.0 {
+                    assert!(h.len() <= 12, "{} steps: {h:?}", h.len());
+                }
+            }
+        }
+        // Without a capacity estimate (no step was overloaded) it bisects as before.
+        let (h, _) = drive_served(&plan, |_, r| (r <= 400.0, None));
+        assert!(h.len() > 12, "{h:?}");
+        let (h, _) = drive_served(&plan, endpoint(400.0));
+        assert!(h.len() <= 10, "{h:?}");
+    }
+
+    #[test]
+    fn one_stalled_step_anywhere_moves_the_aimed_result_by_at_most_5_percent() {
+        // A stalled step fails and serves half what it was offered, as if overloaded.
+        for capacity in [17.5, 99.0, 400.0, 1234.0] {
+            let plan = Plan::Adaptive {
+                start_rps: 1.0,
+                max_rps: 5000.0,
+                growth_factor: 4.0,
+                resolution_percent: 2.0,
+                confirm: true,
+            };
+            let (clean, _) = drive_served(&plan, endpoint(capacity));
+            let want = result(&clean).unwrap();
+            for k in 0..clean.len() + 4 {
+                let mut ok = endpoint(capacity);
+                let (h, _) = drive_served(&plan, |i, r| {
+                    if i == k {
+                        (false, Some(r * 0.5))
+                    } else {
+                        ok(i, r)
+                    }
+                });
+                let got = result(&h).unwrap_or(0.0);
+                assert!(
+                    (got - want).abs() <= want * 0.05,
+                    "capacity {capacity}, step {k} stalled: {got} vs {want}, {h:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_knee_below_the_capacity_is_found_by_stepping_down_from_the_estimate() {
+        // p99 limits the endpoint at 300 rps though it serves 400.
+        let plan = confirming(1.0, 5000.0, 2.0);
+        for knee in [300.0, 380.0, 395.0] {
+            let (h, stop) = drive_served(&plan, |_, r| (r <= knee, Some(r.min(400.0))));
+            assert_eq!(stop, Stop::Converged);
+            let got = result(&h).unwrap();
+            assert!(
+                got >= knee * 0.98 - 0.002 && got <= knee,
+                "{knee}: {got} {h:?}"
+            );
+        }
     }
 }

@@ -323,6 +323,23 @@ impl Recorder {
         total
     }
 
+    /// Measured requests so far whose latency was above `us` microseconds.
+    pub fn measured_slower_than(&self, us: u64) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| {
+                let g = match s.lock() {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+                // Counting up to the limit walks fewer buckets than counting above it.
+                g.latency
+                    .len()
+                    .saturating_sub(g.latency.count_between(0, us))
+            })
+            .sum()
+    }
+
     /// p99 of latency so far, in milliseconds (for progress display).
     pub fn live_p99_ms(&self) -> f64 {
         let mut h = new_histogram();
@@ -439,6 +456,19 @@ pub struct StepResult {
     /// abort_error_percent`); its reasons say when and why.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub aborted: bool,
+    /// This step repeats the step at this index of `steps` (from 0) to confirm its verdict
+    /// (`[load] confirm`); its verdict replaces that step's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_of: Option<usize>,
+    /// Seconds spent before this step waiting for the endpoint to answer at its baseline again
+    /// after the previous step failed (`[load] cooldown_max_seconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_s: Option<f64>,
+    /// Successful answers per second from the step's start until it ended (warm-up
+    /// included): what the endpoint delivered. An overloaded step's is about its capacity,
+    /// which the adaptive search aims at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_rps: Option<f64>,
 }
 
 impl StepResult {
@@ -482,6 +512,11 @@ pub struct StepMeasurement {
     pub offered_rps: f64,
     /// Set when the step was aborted for errors; `window_s` is then the part that ran.
     pub abort: Option<Abort>,
+    /// Set when the step was stopped because it had clearly failed; `window_s` is then the
+    /// part that ran.
+    pub failed_early: Option<FailedEarly>,
+    /// Successful answers per second from the step's start until it ended, warm-up included.
+    pub served_rps: f64,
     pub window_s: f64,
     pub warmup_s: f64,
     pub sent: u64,
@@ -489,6 +524,14 @@ pub struct StepMeasurement {
     pub peak_in_flight: u64,
     pub max_concurrency: u64,
     pub shard: ShardSummary,
+}
+
+/// A step stopped early because it had clearly failed (the fail-fast watcher).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedEarly {
+    /// Seconds since the step started (warm-up included).
+    pub at_s: f64,
+    pub reason: String,
 }
 
 /// Why and when a step was aborted: the error percent over the trailing window that crossed
@@ -603,12 +646,15 @@ impl StepMeasurement {
             status_counts: s.status_counts,
             original_status_counts: s.original_status_counts,
             variants: s.variants,
-            aborted: self.abort.is_some(),
+            aborted: self.abort.is_some() || self.failed_early.is_some(),
             clamped: s.clamped,
             peak_in_flight: self.peak_in_flight,
             max_concurrency: self.max_concurrency,
             send_lag_ms: s.send_lag,
             verdict: None,
+            repeat_of: None,
+            recovery_s: None,
+            served_rps: Some(round3(self.served_rps)),
         }
     }
 }
@@ -652,6 +698,8 @@ mod tests {
         let m = StepMeasurement {
             offered_rps: 1.0,
             abort: None,
+            failed_early: None,
+            served_rps: 0.0,
             window_s: 3.0,
             warmup_s: 0.0,
             sent: 2,

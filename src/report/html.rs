@@ -173,11 +173,12 @@ pub fn step_rows(report: &Report) -> Vec<StepRow> {
 /// Index of the passing step with the most successful responses per second (where MAX_RPS
 /// comes from).
 pub fn best_step(report: &Report) -> Option<usize> {
+    let stands = crate::decide::recommend::standing_passes(&report.steps);
     report
         .steps
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.pass)
+        .filter(|(i, _)| stands[*i])
         .max_by(|a, b| a.1.successful_rps().total_cmp(&b.1.successful_rps()))
         .map(|(i, _)| i)
 }

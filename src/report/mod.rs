@@ -374,6 +374,8 @@ mod tests {
         let s = crate::measure::stats::StepMeasurement {
             offered_rps: rate,
             abort: None,
+            failed_early: None,
+            served_rps: 0.0,
             window_s: 1.0,
             warmup_s: 0.0,
             sent: 1,

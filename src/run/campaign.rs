@@ -18,7 +18,7 @@ use crate::decide::search::{self, Next, Plan, Probe};
 use crate::decide::verdict;
 use crate::error::Result;
 use crate::measure::client::{AnyTarget, Target};
-use crate::measure::load::{self, AbortRule, StepEnd, StepHandle, StepSpec};
+use crate::measure::load::{self, AbortRule, FailFast, StepEnd, StepHandle, StepSpec};
 use crate::measure::payload::Payloads;
 use crate::measure::stats::{Recorder, StepResult, Verdict};
 use crate::prices::{self, PriceSource, PriceTable};
@@ -108,6 +108,7 @@ pub fn plan_of(c: &Campaign) -> Plan {
             max_rps: l.max_rps,
             growth_factor: l.growth_factor,
             resolution_percent: l.resolution_percent,
+            confirm: l.confirm,
         },
         SearchKind::Walk => Plan::Walk {
             rates: l.walk.clone().unwrap_or_default(),
@@ -165,15 +166,45 @@ pub async fn run_with<T: Target>(
             .map(|s| Probe {
                 offered_rps: s.offered_rps,
                 pass: s.pass,
+                repeat_of: s.repeat_of,
+                served_rps: s.served_rps,
             })
             .collect();
-        let rate = match search::next(&plan, &history) {
-            Next::Offer(r) => r,
+        let (rate, repeat_of) = match search::next(&plan, &history) {
+            Next::Offer(r) => (r, None),
+            Next::Repeat(i) => (steps[i].offered_rps, Some(i)),
             Next::Stop(s) => break s.describe().to_string(),
         };
         if opts.interrupt.is_cancelled() {
             interrupted = true;
             break "interrupted".to_string();
+        }
+        // A failed step may have left a backlog inside the endpoint: the next step starts when
+        // the endpoint answers at its baseline (the first passing step's service time) again.
+        let mut recovery_s = None;
+        if let (Some(last), Some(baseline)) = (steps.last(), baseline(&steps))
+            && !last.pass
+            && c.load.cooldown_max_seconds > 0.0
+        {
+            let (waited, recovered) = load::recover::wait_for_baseline(
+                target.clone(),
+                payloads.clone(),
+                baseline,
+                Duration::from_secs_f64(c.load.cooldown_max_seconds),
+                &opts.interrupt,
+            )
+            .await;
+            if opts.interrupt.is_cancelled() {
+                interrupted = true;
+                break "interrupted".to_string();
+            }
+            if !recovered && !opts.quiet {
+                eprintln!(
+                    "rightsize: the endpoint did not answer at its baseline within cooldown_max_seconds = {}; going on",
+                    crate::num::fmt_num(c.load.cooldown_max_seconds)
+                );
+            }
+            recovery_s = Some(crate::num::round3(waited.as_secs_f64()));
         }
         let index = steps.len() + 1;
         let mut spec = StepSpec::new(
@@ -187,6 +218,10 @@ pub async fn run_with<T: Target>(
         spec.seed = c.payload.seed;
         spec.abort = (c.load.abort_error_percent < 100.0)
             .then(|| AbortRule::new(c.load.abort_error_percent, c.load.abort_after_seconds));
+        spec.fail_fast = Some(FailFast {
+            p99_ms: c.requirements.p99_ms,
+            max_error_percent: c.requirements.max_error_percent,
+        });
         if let Some(cap) = caps.check_before(&spec, sent_so_far, tokio::time::Instant::now()) {
             let reason = cap.reason.clone();
             capped = Some(cap);
@@ -213,6 +248,7 @@ pub async fn run_with<T: Target>(
             break reason;
         }
         let abort = measurement.abort;
+        let failed_early = measurement.failed_early.clone();
         let mut step = measurement.into_result();
         let (v, mut reasons) = verdict::decide(&step, &c.requirements);
         if let Some(a) = abort {
@@ -227,10 +263,28 @@ pub async fn run_with<T: Target>(
                 ),
             );
         }
-        let v = if abort.is_some() { Verdict::Fail } else { v };
+        if let Some(f) = &failed_early {
+            reasons.insert(
+                0,
+                format!(
+                    "stopped after {:.1} s, as it could no longer pass: {}",
+                    f.at_s, f.reason
+                ),
+            );
+        }
+        // Stopped early for failing is a failure, unless the generator was what limited the
+        // step (its queueing is what made the verdict hopeless): that stays inconclusive.
+        let v = match v {
+            _ if abort.is_some() => Verdict::Fail,
+            Verdict::Inconclusive => Verdict::Inconclusive,
+            _ if failed_early.is_some() => Verdict::Fail,
+            v => v,
+        };
         step.pass = v == Verdict::Pass;
         step.verdict = Some(v);
         step.reasons = reasons;
+        step.repeat_of = repeat_of;
+        step.recovery_s = recovery_s;
         sent_so_far += caps::requests_sent(&step);
         if !opts.quiet {
             eprintln!("{}", step_line(index, &step));
@@ -287,10 +341,18 @@ pub async fn run_with<T: Target>(
     })
 }
 
+/// The service time an endpoint at rest answers in: the first passing step's median.
+fn baseline(steps: &[StepResult]) -> Option<Duration> {
+    steps
+        .iter()
+        .find(|s| s.pass && s.service_ms.p50 > 0.0)
+        .map(|s| Duration::from_secs_f64(s.service_ms.p50 / 1000.0))
+}
+
 /// One line per finished step, for logs.
 pub fn step_line(index: usize, s: &StepResult) -> String {
     format!(
-        "step {index:>2}: offered {:>8.1} rps, achieved {:>8.1} rps, p50 {:>7.1} ms, p99 {:>7.1} ms, errors {:>5.2}%  {}",
+        "step {index:>2}: offered {:>8.1} rps, achieved {:>8.1} rps, p50 {:>7.1} ms, p99 {:>7.1} ms, errors {:>5.2}%  {}{}",
         s.offered_rps,
         s.achieved_rps,
         s.latency_ms.p50,
@@ -302,7 +364,10 @@ pub fn step_line(index: usize, s: &StepResult) -> String {
             format!("INCONCLUSIVE ({})", s.reasons.join("; "))
         } else {
             format!("FAIL ({})", s.reasons.join("; "))
-        }
+        },
+        s.repeat_of
+            .map(|i| format!("  (repeat of step {})", i + 1))
+            .unwrap_or_default()
     )
 }
 

@@ -204,6 +204,8 @@ mod tests {
         let mut s = crate::measure::stats::StepMeasurement {
             offered_rps: 10.0,
             abort: None,
+            failed_early: None,
+            served_rps: 0.0,
             window_s: 2.0,
             warmup_s: 0.5,
             sent: 20,

@@ -2,7 +2,7 @@
 //!
 //! It is modelled as `slots` workers each taking a service time (fixed, or lognormal with a
 //! given spread around the same mean), a bounded wait queue that answers 503 at once when full,
-//! optional random errors, and an optional periodic stall of the whole server. Capacity is
+//! optional random errors, and an optional periodic (or one-off) stall of the whole server. Capacity is
 //! `slots / mean service time`, so tests can assert what a sizing campaign must find. It serves
 //! the container paths (`GET /ping`, `POST /invocations`) and the SageMaker runtime path
 //! (`POST /endpoints/{name}/invocations`), answering the latter the way the real service does.
@@ -50,6 +50,8 @@ pub struct FakeConfig {
     /// Every `stall_every`, the whole server pauses for `stall_for` (at the end of each period).
     pub stall_every: Option<Duration>,
     pub stall_for: Duration,
+    /// The whole server pauses once, this long after it starts, for `stall_for`.
+    pub stall_once_at: Option<Duration>,
     /// Variant name returned on the runtime path. Several names separated by commas split the
     /// traffic round-robin; a request naming a `TargetVariant` gets that name back.
     pub variant: String,
@@ -124,6 +126,7 @@ impl Default for FakeConfig {
             throttle_rate: 0.0,
             stall_every: None,
             stall_for: Duration::ZERO,
+            stall_once_at: None,
             variant: "AllTraffic".into(),
             seed: 1,
             unavailable_rate: 0.0,
@@ -376,10 +379,17 @@ impl State {
 
     /// If the server is inside a stall window now, how long until it ends.
     fn stall_remaining(&self) -> Option<Duration> {
-        let every = self.cfg.stall_every?;
         if self.cfg.stall_for.is_zero() {
             return None;
         }
+        if let Some(at) = self.cfg.stall_once_at {
+            let end = at + self.cfg.stall_for;
+            let elapsed = self.started.elapsed();
+            if elapsed >= at && elapsed < end {
+                return Some(end - elapsed);
+            }
+        }
+        let every = self.cfg.stall_every?;
         let elapsed = self.started.elapsed().as_nanos() % every.as_nanos();
         let stall_start = (every - self.cfg.stall_for).as_nanos();
         (elapsed >= stall_start).then(|| Duration::from_nanos((every.as_nanos() - elapsed) as u64))

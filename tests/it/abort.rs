@@ -8,9 +8,9 @@ use std::time::Duration;
 use crate::common::*;
 use rightsize::config::Campaign;
 use rightsize::measure::client::http::{HttpTarget, HttpTargetConfig};
-use rightsize::measure::load::{self, AbortRule, StepEnd, StepHandle, StepSpec};
+use rightsize::measure::load::{self, AbortRule, FailFast, StepEnd, StepHandle, StepSpec, recover};
 use rightsize::measure::payload::Payloads;
-use rightsize::measure::stats::Recorder;
+use rightsize::measure::stats::{Recorder, StepResult};
 use rightsize::run::campaign::{self, Outcome, RunOptions};
 use rightsize::sim::{FakeConfig, FakeEndpoint};
 
@@ -43,12 +43,12 @@ async fn step_against(
 async fn a_step_against_a_broken_endpoint_stops_early_instead_of_running_its_window() {
     let endpoint = FakeEndpoint::start_local(always_failing()).await.unwrap();
     // A 30 s window at 50 rps would send 1525 requests; the abort after 1 s of failures
-    // must stop it long before.
+    // (sampled every 250 ms, warm-up included) must stop it within the first 1.25 s.
     let (s, end) = step_against(&endpoint, Some(AbortRule::new(50.0, 1.0)), 30.0).await;
     assert_eq!(end, StepEnd::Aborted);
     assert!(s.aborted, "{s:?}");
-    assert!(s.duration_s < 30.0, "the window was cut: {s:?}");
-    assert!(s.sent < 1500, "{s:?}");
+    assert!(s.duration_s < 1.5, "the window was cut: {s:?}");
+    assert!(s.sent < 100, "{s:?}");
     assert_eq!(s.errors, s.requests, "{s:?}");
     assert!(
         s.achieved_rps <= 50.0 * 1.2,
@@ -110,13 +110,16 @@ async fn an_aborted_step_fails_with_a_reason_and_no_higher_rate_is_tried() {
     assert!(steps[0].pass && !steps[0].aborted, "{:?}", steps[0]);
     let aborted = &steps[1];
     assert!(aborted.aborted && !aborted.pass, "{aborted:?}");
+    // Three requests in four fail: the step stops as soon as its failure is certain (more than
+    // max_error_percent of its requests failed), before the abort rule's second has passed.
     assert!(
-        aborted.reasons[0].starts_with("aborted after")
-            && aborted.reasons[0].contains("abort_error_percent = 50"),
+        aborted.reasons[0].starts_with("stopped after")
+            && aborted.reasons[0].contains("could no longer pass")
+            && aborted.reasons[0].contains("max_error_percent = 0.1"),
         "{:?}",
         aborted.reasons
     );
-    assert!(aborted.duration_s < 6.0, "{aborted:?}");
+    assert!(aborted.duration_s < 1.0, "{aborted:?}");
     assert!(aborted.errors_by_class["service_unavailable"] > 0);
     assert_eq!(finished.outcome, Outcome::Recommended);
     // The journal and the report agree, and the report still validates.
@@ -125,4 +128,107 @@ async fn an_aborted_step_fails_with_a_reason_and_no_higher_rate_is_tried() {
     assert_eq!(json["steps"][1]["aborted"], serde_json::json!(true));
     let journal = std::fs::read_to_string(finished.dir.join("journal.jsonl")).unwrap();
     assert_eq!(journal.lines().count(), 2);
+}
+
+/// One slot of 20 ms and a queue that never refuses: 50 rps at most, and an overload builds a
+/// backlog inside the endpoint, as a real model server does.
+fn one_slot_unbounded_queue() -> FakeConfig {
+    FakeConfig {
+        slots: 1,
+        service_ms: 20.0,
+        queue_max: 100_000,
+        ..FakeConfig::default()
+    }
+}
+
+async fn fail_fast_step(
+    endpoint: &FakeEndpoint,
+    rate: f64,
+    window_s: f64,
+) -> (StepResult, StepEnd) {
+    let target =
+        Arc::new(HttpTarget::new(&HttpTargetConfig::for_url(&endpoint.invocations_url())).unwrap());
+    let mut spec = StepSpec::new(rate, 0.5, window_s, 1024, Duration::from_secs(60));
+    spec.fail_fast = Some(FailFast {
+        p99_ms: 100.0,
+        max_error_percent: 0.1,
+    });
+    let handle = StepHandle {
+        recorder: Arc::new(Recorder::new(4)),
+        cancel: Default::default(),
+    };
+    let (m, end) = load::run_step(target, Arc::new(Payloads::single("{}")), &spec, &handle).await;
+    let failed_early = m.failed_early.clone();
+    let mut s = m.into_result();
+    if let Some(f) = failed_early {
+        s.reasons.push(f.reason);
+    }
+    (s, end)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_step_stops_once_it_can_no_longer_pass_and_a_passing_one_runs_its_window() {
+    let endpoint = FakeEndpoint::start_local(one_slot_unbounded_queue())
+        .await
+        .unwrap();
+    // Twice the capacity for a 20 s window: 2000 measured requests, of which more than 20
+    // slower than 100 ms decide the step; the backlog passes that in well under a second.
+    let (s, end) = fail_fast_step(&endpoint, 100.0, 20.0).await;
+    assert_eq!(end, StepEnd::Aborted, "{s:?}");
+    assert!(s.aborted, "{s:?}");
+    assert!(s.duration_s < 2.0, "it ran on: {s:?}");
+    assert!(
+        s.reasons
+            .iter()
+            .any(|r| r.contains("slower than p99_ms = 100")),
+        "{s:?}"
+    );
+    // At 80 % of capacity the step passes and is not stopped.
+    let (s, end) = fail_fast_step(&endpoint, 40.0, 3.0).await;
+    assert_eq!(end, StepEnd::Completed, "{s:?}");
+    assert!(!s.aborted && s.duration_s == 3.0, "{s:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_the_baseline_outlasts_a_stall_and_gives_up_at_its_bound() {
+    let stalled = || FakeConfig {
+        slots: 2,
+        service_ms: 5.0,
+        stall_once_at: Some(Duration::ZERO),
+        stall_for: Duration::from_millis(1500),
+        ..FakeConfig::default()
+    };
+    let endpoint = FakeEndpoint::start_local(stalled()).await.unwrap();
+    let target =
+        Arc::new(HttpTarget::new(&HttpTargetConfig::for_url(&endpoint.invocations_url())).unwrap());
+    let payloads = Arc::new(Payloads::single("{}"));
+    let baseline = Duration::from_millis(5);
+    let cancel = Default::default();
+    let (waited, recovered) = recover::wait_for_baseline(
+        target.clone(),
+        payloads.clone(),
+        baseline,
+        Duration::from_secs(10),
+        &cancel,
+    )
+    .await;
+    assert!(recovered);
+    assert!(
+        waited >= Duration::from_millis(1400) && waited < Duration::from_secs(10),
+        "{waited:?}"
+    );
+    // A bound shorter than the stall: it gives up at the bound.
+    let endpoint = FakeEndpoint::start_local(stalled()).await.unwrap();
+    let target =
+        Arc::new(HttpTarget::new(&HttpTargetConfig::for_url(&endpoint.invocations_url())).unwrap());
+    let (waited, recovered) = recover::wait_for_baseline(
+        target,
+        payloads,
+        baseline,
+        Duration::from_millis(500),
+        &cancel,
+    )
+    .await;
+    assert!(!recovered);
+    assert!(waited < Duration::from_millis(1400), "{waited:?}");
 }

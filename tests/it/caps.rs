@@ -98,6 +98,7 @@ async fn max_duration_does_not_start_a_step_that_could_hang_past_it() {
         dir.path().join("c.toml"),
         walk(&server.url(), "max_duration_minutes = 0.05")
             .replace("timeout_ms = 5000", "timeout_ms = 60000")
+            .replace("p99_ms = 500", "p99_ms = 100000")
             .replace("step_seconds = 1.5\n", "step_seconds = 1\n"),
     )
     .unwrap();

@@ -7,7 +7,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use rightsize::config::Campaign;
+use rightsize::decide::search::{self, Next, Probe};
 use rightsize::report::Journal;
+use rightsize::run::campaign;
 use rightsize::sim::{FakeConfig, FakeEndpoint};
 
 /// 4 slots × 10 ms = 400 rps and no queue: 20, 40 and 80 rps pass with a wide margin and
@@ -133,6 +136,119 @@ async fn a_killed_campaign_resumes_to_the_same_rates_and_recommendation() {
     // The resumed run only ran the steps that were missing.
     let state = read_json(&killed.join("campaign.json"));
     assert_eq!(resumed["started_at"], state["started_at"]);
+}
+
+/// The adaptive search's decisions in a report: for every step, what the search asked for
+/// given the steps before it. A run that took its own decisions would differ from these.
+fn replayed(file: &Path, report: &serde_json::Value) -> Vec<Next> {
+    let c = Campaign::load(file).unwrap();
+    let plan = campaign::plan_of(&c);
+    let probes: Vec<Probe> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| Probe {
+            offered_rps: s["offered_rps"].as_f64().unwrap(),
+            pass: s["pass"].as_bool().unwrap(),
+            repeat_of: s["repeat_of"].as_u64().map(|i| i as usize),
+            served_rps: s["served_rps"].as_f64(),
+        })
+        .collect();
+    (0..=probes.len())
+        .map(|k| search::next(&plan, &probes[..k]))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_adaptive_search_with_repeats_resumes_to_the_same_decisions() {
+    let endpoint = FakeEndpoint::start_local(deterministic_endpoint())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    // 100 rps passes, 800 fails (most requests refused) and is repeated before it bounds the
+    // search; the kill comes during the step after the repeat.
+    std::fs::write(
+        &file,
+        campaign(
+            "adaptive",
+            &endpoint.invocations_url(),
+            500.0,
+            "start_rps = 100\ngrowth_factor = 8\nresolution_percent = 20",
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(bin())
+        .args(["run", "c.toml", "--out", "killed", "--quiet"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let killed = dir.path().join("killed");
+    let journal = killed.join("journal.jsonl");
+    let t0 = Instant::now();
+    while std::fs::read_to_string(&journal).map_or(0, |t| t.lines().count()) < 3 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended before it could be killed"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = child.wait();
+    let before = Journal::read(&journal).unwrap();
+    assert_eq!(
+        before
+            .iter()
+            .map(|s| (s.offered_rps, s.pass, s.repeat_of))
+            .collect::<Vec<_>>()[..3],
+        [
+            (100.0, true, None),
+            (800.0, false, None),
+            (800.0, false, Some(1))
+        ]
+    );
+
+    let out = run_bin_async(
+        &["run", "c.toml", "--resume", "killed", "--quiet"],
+        dir.path(),
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let resumed = read_json(&killed.join("report.json"));
+    assert_matches_schema(&resumed, "report.schema.json");
+    let steps = resumed["steps"].as_array().unwrap();
+    assert!(steps.len() > before.len(), "the resumed run ran more steps");
+    // Every step, before and after the kill, is the one the search asks for given the steps
+    // before it, and the search ended by confirming its best pass.
+    let asked = replayed(&file, &resumed);
+    for (k, s) in steps.iter().enumerate() {
+        let rate = s["offered_rps"].as_f64().unwrap();
+        match (asked[k], s["repeat_of"].as_u64()) {
+            (Next::Offer(r), None) => assert_eq!(r, rate, "step {k}"),
+            (Next::Repeat(i), Some(j)) => assert_eq!(i as u64, j, "step {k}"),
+            (want, got) => panic!("step {k}: the search asked for {want:?}, the run did {got:?}"),
+        }
+    }
+    assert!(matches!(asked[steps.len()], Next::Stop(_)));
+    let last = steps.last().unwrap();
+    assert_eq!(last["pass"], true);
+    let confirmed = last["repeat_of"]
+        .as_u64()
+        .expect("the best pass was confirmed") as usize;
+    let best = steps[confirmed]["offered_rps"].as_f64().unwrap();
+    let max = resumed["max_rps"].as_f64().unwrap();
+    assert!(
+        (best * 0.97..=best).contains(&max),
+        "MAX_RPS {max} does not come from the confirmed {best} rps"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

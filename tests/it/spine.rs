@@ -18,12 +18,23 @@ async fn size(
     fake: FakeConfig,
     extra_load: &str,
 ) -> (rightsize::report::Report, Outcome, serde_json::Value) {
+    size_with(fake, extra_load, 0.1).await
+}
+
+async fn size_with(
+    fake: FakeConfig,
+    extra_load: &str,
+    max_error_percent: f64,
+) -> (rightsize::report::Report, Outcome, serde_json::Value) {
     let endpoint = FakeEndpoint::start_local(fake).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("c.toml");
     std::fs::write(
         &file,
-        campaign("knee", &endpoint.invocations_url(), 100.0, extra_load),
+        campaign("knee", &endpoint.invocations_url(), 100.0, extra_load).replace(
+            "max_error_percent = 0.1",
+            &format!("max_error_percent = {max_error_percent}"),
+        ),
     )
     .unwrap();
     let c = Campaign::load(&file).unwrap();
@@ -71,6 +82,99 @@ async fn finds_the_knee_of_a_400_rps_endpoint_within_90_to_100_percent() {
             .iter()
             .any(|s| !s.pass && s.offered_rps > 380.0)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_off_2_s_stall_in_an_early_step_moves_max_rps_by_at_most_5_percent() {
+    let fake = |stall_once_at: Option<Duration>| FakeConfig {
+        slots: 8,
+        service_ms: 20.0,
+        queue_max: 64,
+        stall_once_at,
+        stall_for: Duration::from_secs(2),
+        ..FakeConfig::default()
+    };
+    let load = "start_rps = 50\nresolution_percent = 3";
+    let (clean, outcome, _) = size(fake(None), load).await;
+    assert_eq!(outcome, Outcome::Recommended);
+    // 3 s after the endpoint starts: inside the second step (100 rps, far below capacity).
+    let (stalled, outcome, _) = size(fake(Some(Duration::from_secs(3))), load).await;
+    assert_eq!(outcome, Outcome::Recommended);
+    let (want, got) = (clean.max_rps.unwrap(), stalled.max_rps.unwrap());
+    assert!(
+        (got - want).abs() <= want * 0.05,
+        "MAX_RPS {got} with the stall, {want} without: {:#?}",
+        stalled.steps
+    );
+    // The stall failed a step below capacity, and its repeat passed.
+    let failed = stalled
+        .steps
+        .iter()
+        .position(|s| !s.pass && s.offered_rps < 300.0)
+        .expect("the stall failed a step");
+    assert!(
+        stalled
+            .steps
+            .iter()
+            .any(|s| s.repeat_of == Some(failed) && s.pass),
+        "{:#?}",
+        stalled.steps
+    );
+    // The failed step stopped early, and the step after it waited for the endpoint's baseline.
+    assert!(stalled.steps[failed].aborted, "{:#?}", stalled.steps);
+    assert!(
+        stalled.steps[failed + 1].recovery_s.is_some(),
+        "{:#?}",
+        stalled.steps
+    );
+}
+
+/// One line per step: rate, verdict, what it served, what it repeats, why it failed.
+fn brief(steps: &[rightsize::measure::stats::StepResult]) -> String {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            format!(
+                "{i:>2}: {:>8.1} rps {} served {:?} repeat_of {:?} {}",
+                s.offered_rps,
+                if s.pass { "pass" } else { "FAIL" },
+                s.served_rps,
+                s.repeat_of,
+                s.reasons.join("; ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_1_rps_to_a_2_percent_resolution_on_a_400_rps_endpoint_in_at_most_12_steps() {
+    let fake = FakeConfig {
+        slots: 8,
+        service_ms: 20.0,
+        queue_max: 64,
+        ..FakeConfig::default()
+    };
+    // The defaults: start_rps 1, resolution 2 %, growth_factor 4, confirm on. Errors up to 1 %:
+    // on a machine shared with builds the in-process endpoint refuses a stray request or two
+    // near its capacity, which at 0.1 % would fail steps the endpoint itself passes.
+    let (report, outcome, json) = size_with(fake, "", 1.0).await;
+    assert_eq!(outcome, Outcome::Recommended);
+    let steps = &report.steps;
+    assert!(
+        steps.len() <= 12,
+        "{} steps, repeats included:\n{}",
+        steps.len(),
+        brief(steps)
+    );
+    assert!(steps.iter().any(|s| s.repeat_of.is_some()));
+    let max = report.max_rps.unwrap();
+    assert!(
+        (360.0..=400.0).contains(&max),
+        "MAX_RPS {max} not within 90–100 % of 400: {steps:#?}"
+    );
+    assert!(json["steps"][0]["served_rps"].as_f64().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

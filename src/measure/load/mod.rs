@@ -6,6 +6,7 @@
 //! shared counter, sleep until it is due, send it and record it; a late worker sends at once.
 //! This module knows nothing about requirements: it only measures.
 
+pub mod recover;
 pub mod schedule;
 mod watch;
 
@@ -23,7 +24,7 @@ use crate::measure::stats::{ErrorClass, Outcome, Recorder, ShardSummary, StepMea
 use crate::measure::threads;
 
 pub use schedule::{Arrivals, Schedule};
-pub use watch::AbortRule;
+pub use watch::{AbortRule, FailFast};
 
 /// The resolution of tokio's timer.
 const TICK: Duration = Duration::from_millis(1);
@@ -43,6 +44,8 @@ pub struct StepSpec {
     /// How requests are spaced, and the seed of Poisson arrivals.
     pub arrivals: Arrivals,
     pub seed: u64,
+    /// Stop the step early, failed, once it has clearly failed (none: never).
+    pub fail_fast: Option<FailFast>,
 }
 
 impl StepSpec {
@@ -65,6 +68,7 @@ impl StepSpec {
             abort: None,
             arrivals: Arrivals::Uniform,
             seed: 0,
+            fail_fast: None,
         }
     }
 
@@ -129,6 +133,16 @@ pub async fn run_step<T: Target>(
             watcher_done.clone(),
         ))
     });
+    let fail_fast = spec.fail_fast.map(|rule| {
+        tokio::spawn(watch::watch_fail_fast(
+            recorder.clone(),
+            rule,
+            sched,
+            start,
+            stop.clone(),
+            watcher_done.clone(),
+        ))
+    });
 
     // Poisson send times are drawn once, before the step starts, from the step's seed and
     // rate: the same campaign sends at the same offsets every time.
@@ -162,28 +176,45 @@ pub async fn run_step<T: Target>(
         };
     }
     while set.join_next().await.is_some() {}
+    let ran_s = start.elapsed().as_secs_f64();
     watcher_done.cancel();
     let abort = match watcher {
+        Some(w) => w.await.ok().flatten(),
+        None => None,
+    };
+    let failed_early = match fail_fast {
         Some(w) => w.await.ok().flatten(),
         None => None,
     };
 
     let end = if handle.cancel.is_cancelled() {
         StepEnd::Cancelled
-    } else if abort.is_some() {
+    } else if abort.is_some() || failed_early.is_some() {
         StepEnd::Aborted
     } else {
         StepEnd::Completed
     };
     // An aborted step measured only the part of its window that ran.
-    let window_s = match abort {
-        Some(a) => (a.at_s - sched.warmup_s).clamp(0.0, sched.window_s),
+    let stopped_at = abort
+        .map(|a| a.at_s)
+        .or(failed_early.as_ref().map(|f| f.at_s));
+    let window_s = match stopped_at {
+        Some(at_s) => (at_s - sched.warmup_s).clamp(0.0, sched.window_s),
         None => sched.window_s,
     };
     let merged = recorder.merged();
     let measurement = StepMeasurement {
         offered_rps: sched.rate,
         abort,
+        failed_early,
+        served_rps: {
+            let (finished, failed) = recorder.finished_and_failed();
+            if ran_s > 0.0 {
+                finished.saturating_sub(failed) as f64 / ran_s
+            } else {
+                0.0
+            }
+        },
         window_s,
         warmup_s: sched.warmup_s,
         sent: recorder.sent.load(Ordering::Relaxed),

@@ -1,6 +1,8 @@
-//! The abort watcher: one task per step that samples the recorder's counters every 250 ms and
-//! stops the step when the endpoint is plainly broken, so it is not hammered for the rest of
-//! the step. Nothing is added to the per-request path.
+//! The step's watchers: tasks that sample the recorder's counters every 250 ms and stop the
+//! step early, so an endpoint is not hammered for the rest of a step whose outcome is known.
+//! The abort watcher stops a step when too many requests fail (`[load] abort_error_percent`);
+//! the fail-fast watcher stops a step that can no longer pass, or whose backlog grows beyond
+//! what the latency limit allows. Nothing is added to the per-request path.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -9,7 +11,8 @@ use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::measure::stats::{Abort, Recorder};
+use crate::measure::load::Schedule;
+use crate::measure::stats::{Abort, FailedEarly, Recorder};
 
 /// How often the counters are sampled.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
@@ -83,6 +86,133 @@ pub async fn watch_errors(
     }
 }
 
+/// Stop a step as soon as it has clearly failed: enough of the requests it measures are already
+/// slower than `p99_ms` (or have failed) that its verdict can only be a failure, or its backlog
+/// (requests due and not yet answered) grows beyond twice what `p99_ms` allows at its rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FailFast {
+    pub p99_ms: f64,
+    pub max_error_percent: f64,
+}
+
+/// A backlog below this many requests never stops a step: a few slow answers at a low rate are
+/// not a trend.
+pub const MIN_BACKLOG: u64 = 20;
+
+impl FailFast {
+    /// Why a step with `measured` requests in all can no longer pass, given `slow` measured
+    /// requests known to be slower than the limit and `failed` measured requests failed.
+    pub fn decided(&self, measured: u64, slow: u64, failed: u64) -> Option<String> {
+        let n = measured as f64;
+        if failed as f64 * 100.0 > self.max_error_percent * n {
+            return Some(format!(
+                "{failed} of the step's {measured} requests had already failed (max_error_percent = {})",
+                crate::num::fmt_num(self.max_error_percent)
+            ));
+        }
+        // More than 1 % of the step's requests above the limit: its p99 is above it too.
+        if slow as f64 * 100.0 > n {
+            return Some(format!(
+                "{slow} of the step's {measured} requests were already slower than p99_ms = {}",
+                crate::num::fmt_num(self.p99_ms)
+            ));
+        }
+        None
+    }
+
+    /// Whether a backlog of `now` requests, `before` one second earlier, at `rate`, has
+    /// clearly outgrown the limit: more than twice the requests in flight that `p99_ms` allows
+    /// (Little's law: rate × p99_ms), and still growing.
+    pub fn runaway(&self, rate: f64, now: u64, before: u64) -> bool {
+        let allowed = rate * self.p99_ms / 1000.0;
+        now >= MIN_BACKLOG && now as f64 > 2.0 * allowed && now > before
+    }
+}
+
+/// Requests of `sched` due at or before `t` after its start (the schedule is increasing).
+fn due_by(sched: &Schedule, total: u64, t: Duration) -> u64 {
+    let (mut lo, mut hi) = (0u64, total);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if sched.due(mid) <= t {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// Samples until `done` is cancelled (the step ended) or the step has clearly failed; then it
+/// cancels `stop` and says why.
+pub async fn watch_fail_fast(
+    recorder: Arc<Recorder>,
+    rule: FailFast,
+    sched: Schedule,
+    start: Instant,
+    stop: CancellationToken,
+    done: CancellationToken,
+) -> Option<FailedEarly> {
+    let total = sched.total();
+    let first_measured = sched.first_measured();
+    let measured = total - first_measured;
+    let limit = Duration::from_secs_f64(rule.p99_ms / 1000.0);
+    let limit_us = (rule.p99_ms * 1000.0) as u64;
+    // Backlog samples of the last second, oldest first.
+    let mut backlog: VecDeque<(Instant, u64)> = VecDeque::new();
+    let mut tick = tokio::time::interval_at(start + SAMPLE_EVERY, SAMPLE_EVERY);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = done.cancelled() => return None,
+            _ = stop.cancelled() => return None,
+        }
+        let now = Instant::now();
+        let elapsed = now.duration_since(start);
+        let (finished, _) = recorder.finished_and_failed();
+        let measured_done = recorder
+            .live_done
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let failed = recorder
+            .live_errors
+            .load(std::sync::atomic::Ordering::Relaxed);
+        // Slow: measured answers above the limit, plus (at least) the measured requests due
+        // more than the limit ago and not answered yet, whose latency can only exceed it.
+        let overdue = due_by(&sched, total, elapsed.saturating_sub(limit))
+            .saturating_sub(first_measured)
+            .saturating_sub(measured_done);
+        let slow = recorder.measured_slower_than(limit_us) + overdue;
+        let mut why = rule.decided(measured, slow, failed);
+        let queued = due_by(&sched, total, elapsed).saturating_sub(finished);
+        while backlog
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > Duration::from_secs(1))
+        {
+            backlog.pop_front();
+        }
+        if why.is_none()
+            && let Some(&(t0, before)) = backlog.front()
+            && now.duration_since(t0) >= Duration::from_millis(750)
+            && rule.runaway(sched.rate, queued, before)
+        {
+            why = Some(format!(
+                "{queued} requests were waiting for an answer and growing (p99_ms = {} allows about {:.0} at this rate)",
+                crate::num::fmt_num(rule.p99_ms),
+                sched.rate * rule.p99_ms / 1000.0
+            ));
+        }
+        backlog.push_back((now, queued));
+        if let Some(reason) = why {
+            stop.cancel();
+            return Some(FailedEarly {
+                at_s: elapsed.as_secs_f64(),
+                reason,
+            });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +225,46 @@ mod tests {
         assert!(!r.exceeded(4, 4), "too few requests to judge");
         assert!(!AbortRule::new(100.0, 1.0).exceeded(1000, 1000));
         assert!(AbortRule::new(0.0, 1.0).exceeded(1000, 1));
+    }
+
+    #[test]
+    fn a_step_is_decided_once_its_verdict_can_only_be_a_failure() {
+        let r = FailFast {
+            p99_ms: 100.0,
+            max_error_percent: 0.1,
+        };
+        // (measured, slow, failed, decided)
+        let cases = [
+            (1000, 10, 1, false), // 1 % slow: p99 may still be at the limit; 0.1 % failed
+            (1000, 11, 0, true),  // more than 1 % slow: p99 is above the limit
+            (1000, 0, 2, true),   // 0.2 % failed
+            (100, 1, 0, false),
+            (100, 2, 0, true),
+        ];
+        for (measured, slow, failed, want) in cases {
+            assert_eq!(
+                r.decided(measured, slow, failed).is_some(),
+                want,
+                "{measured} {slow} {failed}"
+            );
+        }
+        // 100 rps × 100 ms = 10 in flight allowed; a runaway backlog is over 20 and growing.
+        assert!(r.runaway(100.0, 21, 15));
+        assert!(!r.runaway(100.0, 21, 21), "not growing");
+        assert!(!r.runaway(100.0, 19, 1), "too few");
+        assert!(!r.runaway(1000.0, 150, 100), "within twice rate × p99_ms");
+    }
+
+    #[test]
+    fn due_by_counts_the_requests_due_so_far() {
+        let s = Schedule {
+            rate: 10.0,
+            warmup_s: 1.0,
+            window_s: 2.0,
+        };
+        let total = s.total();
+        assert_eq!(due_by(&s, total, Duration::ZERO), 1);
+        assert_eq!(due_by(&s, total, Duration::from_millis(250)), 3);
+        assert_eq!(due_by(&s, total, Duration::from_secs(60)), total);
     }
 }
