@@ -139,6 +139,7 @@ pub async fn run_step<T: Target>(
             rule,
             sched,
             start,
+            spec.max_concurrency as u64,
             stop.clone(),
             watcher_done.clone(),
         ))

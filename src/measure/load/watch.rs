@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::measure::load::Schedule;
+use crate::measure::load::schedule::Schedule;
 use crate::measure::stats::{Abort, FailedEarly, Recorder};
 
 /// How often the counters are sampled.
@@ -150,6 +150,7 @@ pub async fn watch_fail_fast(
     rule: FailFast,
     sched: Schedule,
     start: Instant,
+    max_concurrency: u64,
     stop: CancellationToken,
     done: CancellationToken,
 ) -> Option<FailedEarly> {
@@ -167,6 +168,16 @@ pub async fn watch_fail_fast(
             _ = tick.tick() => {}
             _ = done.cancelled() => return None,
             _ = stop.cancelled() => return None,
+        }
+        // Requests waiting behind max_concurrency wait in the generator, not the endpoint: the
+        // step's latencies then say more about the generator than the endpoint, and the verdict
+        // will be inconclusive. Stand down rather than call it the endpoint's failure.
+        if recorder
+            .peak_in_flight
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= max_concurrency
+        {
+            return None;
         }
         let now = Instant::now();
         let elapsed = now.duration_since(start);
