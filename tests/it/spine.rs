@@ -292,8 +292,9 @@ fn demo_prints_the_step_table_and_a_recommendation_and_writes_the_report() {
     assert!(stdout.contains("invocations_target"), "{stdout}");
     let json = read_json(&dir.path().join("demo-out/report.json"));
     assert_matches_schema(&json, "report.schema.json");
+    // The demo endpoint serves 400 rps: the same 90–100 % band as the knee tests.
     let max = json["max_rps"].as_f64().unwrap();
-    assert!(max > 300.0 && max <= 400.0, "demo MAX_RPS {max}");
+    assert!((360.0..=400.0).contains(&max), "demo MAX_RPS {max}");
 }
 
 #[test]
