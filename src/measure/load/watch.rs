@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::measure::load::Schedule;
+use crate::measure::load::schedule::Schedule;
 use crate::measure::stats::{Abort, FailedEarly, Recorder};
 
 /// How often the counters are sampled.
