@@ -158,7 +158,7 @@ pub fn next(plan: &Plan, history: &[Probe]) -> Next {
                     }
                 }
                 Some((hi_i, hi)) => {
-                    let capacity = capacity_estimate(history);
+                    let capacity = capacity_estimate(history, &v, *confirm);
                     // A false failure here can cost at most the distance from the best pass to
                     // the failure above this one (or to the capacity an overloaded step
                     // measured, above which nothing passes): confirm it unless that is small.
@@ -174,7 +174,9 @@ pub fn next(plan: &Plan, history: &[Probe]) -> Next {
                         return stop_on(Stop::Converged);
                     }
                     let mid = tidy((lo + hi) / 2.0);
-                    let aimed = capacity.map(|c| aim(lo, hi, c * (1.0 - res / 2.0), res));
+                    // Aim a resolution below the capacity: latency rises before throughput
+                    // saturates, and a knee found from below needs no step back down.
+                    let aimed = capacity.map(|c| aim(lo, hi, c * (1.0 - res), res));
                     match aimed.filter(|r| *r > lo && *r < hi) {
                         Some(r) => Next::Offer(r),
                         None if mid <= lo || mid >= hi => {
@@ -194,12 +196,18 @@ pub fn next(plan: &Plan, history: &[Probe]) -> Next {
 pub const OVERLOADED_BELOW: f64 = 0.9;
 
 /// The endpoint's capacity as the overloaded failing steps measured it (the highest, as a
-/// disturbance only ever lowers what a step delivers).
-fn capacity_estimate(history: &[Probe]) -> Option<f64> {
+/// disturbance only ever lowers what a step delivers). With `confirm`, only rates whose failure
+/// a repeat confirmed count: a stall also makes a step fail and serve less than offered, and
+/// its low figure must neither aim the search nor excuse a failure from its repeat.
+fn capacity_estimate(history: &[Probe], v: &Verdicts, confirm: bool) -> Option<f64> {
     history
         .iter()
-        .filter(|p| !p.pass)
-        .filter_map(|p| {
+        .enumerate()
+        .filter(|(i, p)| {
+            let o = v.original(*i);
+            !p.pass && v.counts[o] == Some(false) && (!confirm || v.settled[o])
+        })
+        .filter_map(|(_, p)| {
             p.served_rps
                 .filter(|s| *s > 0.0 && *s < p.offered_rps * OVERLOADED_BELOW)
         })
@@ -752,7 +760,7 @@ mod tests {
         let (h, _) = drive_served(&plan, |_, r| (r <= 400.0, None));
         assert!(h.len() > 12, "{h:?}");
         let (h, _) = drive_served(&plan, endpoint(400.0));
-        assert!(h.len() <= 10, "{h:?}");
+        assert!(h.len() <= 12, "{h:?}");
     }
 
     #[test]
@@ -784,6 +792,23 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_stalled_step_that_served_little_is_still_repeated() {
+        // 200 rps stalled: it failed and served 40 rps, less than the 50 rps that passed.
+        let plan = confirming(50.0, 5000.0, 2.0);
+        let h = [
+            Probe {
+                served_rps: Some(50.0),
+                ..Probe::new(50.0, true)
+            },
+            Probe {
+                served_rps: Some(40.0),
+                ..Probe::new(200.0, false)
+            },
+        ];
+        assert_eq!(next(&plan, &h), Next::Repeat(1));
     }
 
     #[test]

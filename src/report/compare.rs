@@ -2,6 +2,7 @@
 //! the fleet that serves the peak, among the reports that met the requirements. Pure: reports
 //! and price tables in, a [`Comparison`] (`compare.json`) out.
 
+use crate::decide::search::{self, Probe};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Requirements;
@@ -194,6 +195,19 @@ fn row(input: &Input, req: &Requirements, prices: Option<&PriceTable>) -> Row {
             }
         })
         .collect();
+    // A pass overruled by a failed repeat of it does not count ([load] confirm).
+    let probes: Vec<Probe> = r
+        .steps
+        .iter()
+        .zip(&passes)
+        .map(|(s, p)| Probe {
+            offered_rps: s.offered_rps,
+            pass: *p,
+            repeat_of: s.repeat_of,
+            served_rps: s.served_rps,
+        })
+        .collect();
+    let passes = search::standing_passes(&probes);
     let best = r
         .steps
         .iter()

@@ -233,17 +233,21 @@ async fn an_endpoint_failing_at_every_rate_exits_3_with_no_recommendation() {
     assert!(json["recommendation"].is_null());
     assert!(json["max_rps"].is_null());
     let steps = json["steps"].as_array().unwrap();
-    assert_eq!(
-        steps.len(),
-        1,
-        "the first failing step ends an adaptive search"
-    );
+    // The first failing step is repeated once to confirm it, and then ends an adaptive search.
+    assert_eq!(steps.len(), 2, "{steps:#?}");
+    assert_eq!(steps[1]["repeat_of"], 0);
     assert!(steps[0]["errors_by_class"]["model_error"].as_u64().unwrap() > 0);
+    // It stopped as soon as its failure was certain, and the verdict still names the errors.
+    let reasons: Vec<&str> = steps[0]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(reasons[0].contains("could no longer pass"), "{reasons:?}");
     assert!(
-        steps[0]["reasons"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("errors")
+        reasons.iter().any(|r| r.starts_with("errors")),
+        "{reasons:?}"
     );
 }
 
@@ -294,8 +298,9 @@ fn demo_prints_the_step_table_and_a_recommendation_and_writes_the_report() {
     assert!(stdout.contains("invocations_target"), "{stdout}");
     let json = read_json(&dir.path().join("demo-out/report.json"));
     assert_matches_schema(&json, "report.schema.json");
+    // The demo endpoint serves 400 rps: the same 90–100 % band as the knee tests.
     let max = json["max_rps"].as_f64().unwrap();
-    assert!(max > 300.0 && max <= 400.0, "demo MAX_RPS {max}");
+    assert!((360.0..=400.0).contains(&max), "demo MAX_RPS {max}");
 }
 
 #[test]
