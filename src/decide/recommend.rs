@@ -196,6 +196,14 @@ pub fn recommend(
 /// The recommendation of a whole campaign: [`recommend`], then `[autoscaling]` (cooldowns,
 /// MaxCapacity) and, when `ramp_minutes` is given, a minimum from the ramp simulation.
 pub fn recommend_campaign(steps: &[StepResult], c: &Campaign) -> Option<Recommendation> {
+    // A knee the generator could not reach is not the endpoint's: no MAX_RPS from it, however
+    // the report is recomputed.
+    if steps
+        .iter()
+        .any(|s| s.verdict == Some(crate::measure::stats::Verdict::Inconclusive))
+    {
+        return None;
+    }
     let a = &c.autoscaling;
     let req = &c.requirements;
     let mut r = recommend(steps, &c.target, req, c.recommend.safety_factor)?;
@@ -300,6 +308,20 @@ mod tests {
             ramp_minutes: None,
             min_tps,
         }
+    }
+
+    #[test]
+    fn a_generator_bound_campaign_gets_no_recommendation_even_when_recomputed() {
+        let c = Campaign::parse(
+            "name = \"t\"\n[target]\nkind = \"http\"\nurl = \"http://127.0.0.1:1/\"\n[payload]\nbody = '{}'\n[requirements]\np99_ms = 100\nmax_error_percent = 1\npeak_tps = 100\n",
+            std::path::Path::new("t.toml"),
+            std::path::Path::new("."),
+        )
+        .unwrap();
+        let mut steps = vec![step(50.0, true), step(100.0, false)];
+        assert!(recommend_campaign(&steps, &c).is_some());
+        steps[1].verdict = Some(crate::measure::stats::Verdict::Inconclusive);
+        assert!(recommend_campaign(&steps, &c).is_none());
     }
 
     #[test]

@@ -51,27 +51,36 @@ fn endpoint_met_its_part(step: &StepResult, req: &Requirements) -> bool {
     answered > 0 && step.service_ms.p99 <= req.p99_ms && error_percent <= req.max_error_percent
 }
 
+/// The share of the generator's ceiling (`max_concurrency` ÷ mean service time) above which
+/// an offered rate is the generator's limit: near it, random bunching fills every slot.
+pub const CEILING_SHARE: f64 = 0.8;
+
 /// Why the generator, not the endpoint, limited a step, and what to change; `None` when it did
 /// not.
+///
+/// Every slot in flight is the generator's limit only when the offered rate is near what
+/// `max_concurrency` slots can carry at the step's mean service time (Little's law). A stall
+/// of the endpoint also fills every slot, but then the slots' ceiling is far above the offered
+/// rate: that is the endpoint's failure.
 pub fn generator_limit(step: &StepResult) -> Option<String> {
-    if step.max_concurrency > 0 && step.peak_in_flight >= step.max_concurrency {
-        let ceiling = if step.service_ms.p50 > 0.0 {
-            format!(
-                "; at this step's p50 service time of {:.1} ms it can send at most {:.0} rps",
-                step.service_ms.p50,
-                step.max_concurrency as f64 * 1000.0 / step.service_ms.p50
-            )
-        } else {
-            String::new()
-        };
+    let mean_s = step.service_ms.mean / 1000.0;
+    let ceiling = (mean_s > 0.0).then(|| step.max_concurrency as f64 / mean_s);
+    if step.max_concurrency > 0
+        && step.peak_in_flight >= step.max_concurrency
+        && let Some(ceiling) = ceiling
+        && step.offered_rps >= ceiling * CEILING_SHARE
+    {
         return Some(format!(
             "inconclusive: the generator was the limit, not the endpoint: all max_concurrency = {} \
-             requests were in flight and the rest waited in the generator (send lag p99 {:.1} ms){ceiling}; \
-             raise [load] max_concurrency",
-            step.max_concurrency, step.send_lag_ms.p99
+             requests were in flight and the rest waited in the generator (send lag p99 {:.1} ms); \
+             at this step's mean service time of {:.1} ms it can send at most {:.0} rps; raise \
+             [load] max_concurrency",
+            step.max_concurrency, step.send_lag_ms.p99, step.service_ms.mean, ceiling
         ));
     }
-    if step.send_lag_ms.p99 > MAX_SEND_LAG_MS {
+    // Behind schedule with slots to spare: the machine, not the cap. (With every slot in
+    // flight the lag is the queue behind them, judged above.)
+    if step.peak_in_flight < step.max_concurrency && step.send_lag_ms.p99 > MAX_SEND_LAG_MS {
         return Some(format!(
             "inconclusive: the generator fell behind its schedule (send lag p99 {:.1} ms > {} ms \
              with at most {} of max_concurrency = {} in flight): run it on a faster or less busy \
@@ -164,6 +173,7 @@ mod tests {
         s.errors_by_class.insert("not_sent".into(), 200);
         s.errors = 200;
         s.service_ms.p50 = 100.0;
+        s.service_ms.mean = 100.0;
         s.service_ms.p99 = 101.0;
         s.peak_in_flight = 8;
         s.max_concurrency = 8;
@@ -175,6 +185,16 @@ mod tests {
             reasons[0].contains("80 rps"),
             "the ceiling 8 ÷ 100 ms: {reasons:?}"
         );
+        // Every slot held by a stalled endpoint, far below the slots' ceiling (16 ÷ 33 ms =
+        // 485 rps at 100 rps offered): the endpoint's failure, not the generator's.
+        let mut stall = s.clone();
+        stall.offered_rps = 100.0;
+        stall.max_concurrency = 16;
+        stall.peak_in_flight = 16;
+        stall.send_lag_ms.p99 = 3.0;
+        stall.service_ms.mean = 33.0;
+        stall.service_ms.p99 = 12.0;
+        assert_eq!(decide(&stall, &req).0, Verdict::Fail);
         // Below the cap but far behind schedule: a slow machine.
         s.peak_in_flight = 3;
         let (v, reasons) = decide(&s, &req);

@@ -103,8 +103,12 @@ async fn requests_never_sent_behind_a_stall_are_failures_of_the_step_and_fail_it
         ramp_minutes: None,
         min_tps: None,
     };
-    let (pass, reasons) = rightsize::decide::verdict::judge(&s, &req);
-    assert!(!pass, "{reasons:?}");
+    let (verdict, reasons) = rightsize::decide::verdict::decide(&s, &req);
+    assert_eq!(
+        verdict,
+        rightsize::measure::stats::Verdict::Fail,
+        "a stalled endpoint filling every slot is the endpoint's failure: {reasons:?}"
+    );
     assert!(
         reasons.iter().any(|r| r.starts_with("errors")),
         "the never-sent requests count against the error limit: {reasons:?}"
