@@ -409,6 +409,15 @@ pub fn summary(p: &Probed, timeout_ms: u64) -> String {
         "  service ms  {}   (from the actual send)",
         lat(&s.service_ms)
     );
+    let _ = writeln!(
+        out,
+        "  generator   {} of max_concurrency {} in flight at most; send lag p50 {:.1}  p99 {:.1}  max {:.1} ms",
+        s.peak_in_flight,
+        s.max_concurrency,
+        s.send_lag_ms.p50,
+        s.send_lag_ms.p99,
+        s.send_lag_ms.max
+    );
     let counts = |m: &std::collections::BTreeMap<String, u64>| {
         m.iter()
             .map(|(k, v)| format!("{k}: {v}"))
@@ -452,6 +461,8 @@ pub fn summary(p: &Probed, timeout_ms: u64) -> String {
         "no request succeeded".to_string()
     } else if s.pass {
         "pass".to_string()
+    } else if s.verdict == Some(Verdict::Inconclusive) {
+        format!("INCONCLUSIVE: {}", s.reasons.join("; "))
     } else {
         format!("FAIL: {}", s.reasons.join("; "))
     };
@@ -463,6 +474,30 @@ pub fn summary(p: &Probed, timeout_ms: u64) -> String {
 mod tests {
     use super::*;
     use crate::config::TargetKind;
+
+    #[test]
+    fn the_summary_names_the_generator_and_an_inconclusive_result() {
+        let p = Probed {
+            label: "http://x".into(),
+            step: StepResult {
+                offered_rps: 200.0,
+                requests: 10,
+                peak_in_flight: 8,
+                max_concurrency: 8,
+                verdict: Some(Verdict::Inconclusive),
+                reasons: vec!["inconclusive: raise [load] max_concurrency".into()],
+                ..Default::default()
+            },
+            samples: vec![],
+            interrupted: false,
+        };
+        let text = summary(&p, 1000);
+        assert!(text.contains("8 of max_concurrency 8 in flight"), "{text}");
+        assert!(
+            text.contains("result      INCONCLUSIVE: inconclusive"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn targets_are_urls_or_sagemaker_endpoints() {
