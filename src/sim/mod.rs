@@ -652,12 +652,15 @@ async fn handle(
         Ok(p) => p,
         Err(_) => {
             let waiting = lane.waiting.fetch_add(1, Ordering::AcqRel);
+            // Leaves the queue however the wait ends: a client that gives up closes its
+            // connection and this future is dropped mid-wait, which must not keep its place.
+            let place = Waiting(&lane.waiting);
             if waiting >= state.cfg.queue_max {
-                lane.waiting.fetch_sub(1, Ordering::AcqRel);
+                drop(place);
                 return Ok(service_unavailable(path));
             }
             let p = lane.slots.acquire().await;
-            lane.waiting.fetch_sub(1, Ordering::AcqRel);
+            drop(place);
             match p {
                 Ok(p) => p,
                 Err(_) => return Ok(response(StatusCode::SERVICE_UNAVAILABLE, "shutting down")),
@@ -699,6 +702,15 @@ async fn handle(
         }
     }
     Ok(r)
+}
+
+/// A place in a lane's wait queue, given back when dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn service_unavailable(path: Path) -> Response<Full<Bytes>> {

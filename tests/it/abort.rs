@@ -232,3 +232,24 @@ async fn waiting_for_the_baseline_outlasts_a_stall_and_gives_up_at_its_bound() {
     assert!(!recovered);
     assert!(waited < Duration::from_millis(1400), "{waited:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_abandoned_by_a_stopped_step_give_their_queue_places_back() {
+    // One slot of 20 ms and a queue of 8: a step at four times the capacity stops early and
+    // abandons the requests waiting in the queue; the next step, below capacity, must find the
+    // queue empty rather than refused.
+    let endpoint = FakeEndpoint::start_local(FakeConfig {
+        slots: 1,
+        service_ms: 20.0,
+        queue_max: 8,
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let (s, end) = fail_fast_step(&endpoint, 200.0, 10.0).await;
+    assert_eq!(end, StepEnd::Aborted, "{s:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (s, end) = fail_fast_step(&endpoint, 30.0, 3.0).await;
+    assert_eq!(end, StepEnd::Completed, "{s:?}");
+    assert_eq!(s.errors, 0, "{s:?}");
+}
