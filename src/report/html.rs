@@ -8,6 +8,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 use crate::error::{Error, Result};
+use crate::measure::stats::Verdict;
 use crate::num::fmt_num;
 use crate::prices::usd;
 
@@ -106,6 +107,10 @@ pub struct StepRow {
     pub max: String,
     pub service_p99: String,
     pub pass: bool,
+    /// Neither pass nor fail: the generator, not the endpoint, was the limit.
+    pub inconclusive: bool,
+    /// The 1-based number of the step this one repeats to confirm its verdict (`[load] confirm`).
+    pub repeat_of: Option<usize>,
     /// The passing step MAX_RPS was taken from.
     pub best: bool,
     pub reasons: String,
@@ -164,6 +169,8 @@ pub fn step_rows(report: &Report) -> Vec<StepRow> {
             max: f1(s.latency_ms.max),
             service_p99: f1(s.service_ms.p99),
             pass: s.pass,
+            inconclusive: s.verdict == Some(Verdict::Inconclusive),
+            repeat_of: s.repeat_of.map(|r| r + 1),
             best: best == Some(i),
             reasons: s.reasons.join("; "),
         })
@@ -393,6 +400,23 @@ mod tests {
         assert!(html.contains("inline body (2 bytes): {}"), "payload shown");
         assert!(!html.contains("<script"), "no script");
         assert!(html.contains("Content-Security-Policy"));
+    }
+
+    #[test]
+    fn the_step_table_names_inconclusive_steps_and_repeats() {
+        let mut r = report(
+            "ml.c5.xlarge",
+            &[(100.0, true), (800.0, false), (800.0, false), (100.0, true)],
+            1000.0,
+        );
+        r.steps[1].verdict = Some(Verdict::Inconclusive);
+        r.steps[2].repeat_of = Some(1);
+        r.steps[3].repeat_of = Some(0);
+        let html = render_report(&r).unwrap();
+        assert_eq!(html.matches("<span class=\"inconclusive\">").count(), 1);
+        assert_eq!(html.matches("<span class=\"fail\">").count(), 1);
+        assert!(html.contains("fail</span> (repeat of #2)"), "{html}");
+        assert!(html.contains("(repeat of #1)</span>"), "a repeated pass");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::measure::stats::ErrorClass;
+use crate::measure::stats::{ErrorClass, Verdict};
 use crate::num::fmt_num;
 use crate::prices::usd;
 
@@ -101,14 +101,20 @@ pub fn summary(report: &Report) -> String {
     );
     let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for s in step_rows(report) {
+        let repeat = s
+            .repeat_of
+            .map(|r| format!(" (repeat of #{r})"))
+            .unwrap_or_default();
         let result = if s.pass {
             if s.best {
-                "✅ pass (MAX_RPS)".to_string()
+                format!("✅ pass (MAX_RPS){repeat}")
             } else {
-                "✅ pass".to_string()
+                format!("✅ pass{repeat}")
             }
+        } else if s.inconclusive {
+            format!("⚠️ inconclusive{repeat}: {}", md(&s.reasons))
         } else {
-            format!("❌ {}", md(&s.reasons))
+            format!("❌{repeat} {}", md(&s.reasons))
         };
         let _ = writeln!(
             out,
@@ -163,7 +169,7 @@ pub fn steps_csv(report: &Report) -> String {
     for class in ErrorClass::ALL {
         header.push(format!("errors_{}", class.name()));
     }
-    header.extend(["sent", "unsent", "pass", "reasons"].map(String::from));
+    header.extend(["sent", "unsent", "verdict", "repeat_of", "pass", "reasons"].map(String::from));
     let _ = writeln!(out, "{}", header.join(","));
     for (i, s) in report.steps.iter().enumerate() {
         let mut f: Vec<String> = vec![
@@ -189,6 +195,18 @@ pub fn steps_csv(report: &Report) -> String {
         }
         f.push(s.sent.to_string());
         f.push(s.unsent.to_string());
+        // Steps saved before `verdict` existed have only `pass`.
+        f.push(
+            match s.verdict {
+                Some(Verdict::Inconclusive) => "inconclusive",
+                Some(Verdict::Fail) => "fail",
+                Some(Verdict::Pass) => "pass",
+                None if s.pass => "pass",
+                None => "fail",
+            }
+            .to_string(),
+        );
+        f.push(s.repeat_of.map(|r| (r + 1).to_string()).unwrap_or_default());
         f.push(s.pass.to_string());
         f.push(csv_field(&s.reasons.join("; ")));
         let _ = writeln!(out, "{}", f.join(","));
@@ -255,5 +273,34 @@ mod tests {
             .position(|h| *h == "errors_throttled")
             .unwrap();
         assert_eq!(lines[2].split(',').nth(col), Some("7"));
+    }
+
+    #[test]
+    fn inconclusive_steps_and_repeats_are_named_in_the_summary_and_the_csv() {
+        let mut r = report(
+            "ml.x",
+            &[(100.0, true), (800.0, false), (800.0, false)],
+            1000.0,
+        );
+        r.steps[1].verdict = Some(Verdict::Inconclusive);
+        r.steps[1].reasons = vec!["inconclusive: raise [load] max_concurrency".into()];
+        r.steps[2].repeat_of = Some(1);
+        let md = summary(&r);
+        // The reason is Markdown-escaped; the verdict word comes first.
+        assert!(
+            md.contains("| ⚠️ inconclusive: inconclusive: raise"),
+            "{md}"
+        );
+        assert!(md.contains("❌ (repeat of #2) p99 80.0 ms"), "{md}");
+        let csv = steps_csv(&r);
+        let lines: Vec<&str> = csv.lines().collect();
+        let header: Vec<&str> = lines[0].split(',').collect();
+        let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+        let field = |line: usize, name: &str| lines[line].split(',').nth(col(name)).unwrap();
+        assert_eq!(field(1, "verdict"), "pass");
+        assert_eq!(field(2, "verdict"), "inconclusive");
+        assert_eq!(field(3, "verdict"), "fail");
+        assert_eq!(field(3, "repeat_of"), "2");
+        assert_eq!(field(2, "repeat_of"), "");
     }
 }
