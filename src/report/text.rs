@@ -4,6 +4,22 @@
 use std::fmt::Write;
 
 use super::Report;
+use crate::measure::stats::{StepResult, Verdict};
+
+/// A step's result column: its verdict, the step it repeats, and why it did not pass.
+fn result(s: &StepResult) -> String {
+    let repeat = s
+        .repeat_of
+        .map(|r| format!(" (repeat of #{})", r + 1))
+        .unwrap_or_default();
+    if s.pass {
+        format!("pass{repeat}")
+    } else if s.verdict == Some(Verdict::Inconclusive) {
+        format!("INCONCLUSIVE{repeat}: {}", s.reasons.join("; "))
+    } else {
+        format!("FAIL{repeat}: {}", s.reasons.join("; "))
+    }
+}
 
 /// The step table and the recommendation, as printed at the end of `run` and `demo`.
 pub fn summary(report: &Report) -> String {
@@ -23,11 +39,7 @@ pub fn summary(report: &Report) -> String {
             s.latency_ms.p50,
             s.latency_ms.p99,
             s.error_percent,
-            if s.pass {
-                "pass".to_string()
-            } else {
-                format!("FAIL: {}", s.reasons.join("; "))
-            }
+            result(s)
         );
     }
     let _ = writeln!(out);
@@ -70,4 +82,29 @@ pub fn summary(report: &Report) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::test_support::report;
+
+    #[test]
+    fn the_step_table_marks_repeats_and_inconclusive_steps() {
+        let mut r = report(
+            "ml.x",
+            &[(100.0, true), (800.0, false), (800.0, false)],
+            1000.0,
+        );
+        r.steps[1].verdict = Some(Verdict::Inconclusive);
+        r.steps[2].repeat_of = Some(1);
+        let out = summary(&r);
+        let rows: Vec<&str> = out.lines().skip(1).take(3).collect();
+        assert!(rows[0].ends_with("  pass"), "{out}");
+        assert!(rows[1].contains("  INCONCLUSIVE: p99 80.0 ms"), "{out}");
+        assert!(
+            rows[2].contains("  FAIL (repeat of #2): p99 80.0 ms"),
+            "{out}"
+        );
+    }
 }
