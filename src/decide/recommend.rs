@@ -97,15 +97,7 @@ pub fn target_value_refusal(r: &Recommendation) -> Option<String> {
 
 /// Per step, whether its pass counts: it passed and no repeat of it failed afterwards.
 pub fn standing_passes(steps: &[StepResult]) -> Vec<bool> {
-    let probes: Vec<Probe> = steps
-        .iter()
-        .map(|s| Probe {
-            offered_rps: s.offered_rps,
-            pass: s.pass,
-            repeat_of: s.repeat_of,
-            served_rps: s.served_rps,
-        })
-        .collect();
+    let probes: Vec<Probe> = steps.iter().map(Probe::from).collect();
     search::standing_passes(&probes)
 }
 

@@ -4,11 +4,14 @@
 //! `adaptive` grows the rate geometrically from `start_rps` while steps pass, then narrows the
 //! bracket between the best pass and the lowest failure above it until they are within
 //! `resolution_percent`: aimed at the capacity an overloaded step measured when there is one
-//! (see [`aim`]), by bisection otherwise. With `confirm`, one noisy step cannot decide the result: a failure
-//! is repeated before it bounds the search (unless a false one could not move the result by
-//! more than [`CONFIRM_ABOVE_PERCENT`]), and the best pass is repeated before the search stops
-//! on it; the latest measurement of a rate gives its verdict. `walk` offers an explicit list and stops at the first
-//! failure (the semantics users know from perfsize). Neither ever offers more than `max_rps`.
+//! (see [`aim`]), by bisection otherwise. With `confirm`, one noisy step cannot decide the
+//! result: a failure is repeated before it bounds the search (unless a false one could not move
+//! the result by more than [`CONFIRM_ABOVE_PERCENT`]), and the best pass is repeated before the
+//! search stops on it; the latest measurement of a rate gives its verdict. `walk` offers an
+//! explicit list and stops at the first failure (the semantics users know from perfsize).
+//! Neither ever offers more than `max_rps`.
+
+use crate::measure::stats::StepResult;
 
 /// The search strategy of a campaign.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +40,17 @@ pub struct Probe {
     /// Successful answers per second it delivered; an overloaded step's is about the
     /// endpoint's capacity.
     pub served_rps: Option<f64>,
+}
+
+impl From<&StepResult> for Probe {
+    fn from(s: &StepResult) -> Probe {
+        Probe {
+            offered_rps: s.offered_rps,
+            pass: s.pass,
+            repeat_of: s.repeat_of,
+            served_rps: s.served_rps,
+        }
+    }
 }
 
 impl Probe {

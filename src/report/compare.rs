@@ -201,10 +201,8 @@ fn row(input: &Input, req: &Requirements, prices: Option<&PriceTable>) -> Row {
         .iter()
         .zip(&passes)
         .map(|(s, p)| Probe {
-            offered_rps: s.offered_rps,
             pass: *p,
-            repeat_of: s.repeat_of,
-            served_rps: s.served_rps,
+            ..Probe::from(s)
         })
         .collect();
     let passes = search::standing_passes(&probes);

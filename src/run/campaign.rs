@@ -161,15 +161,7 @@ pub async fn run_with<T: Target>(
                 s.reasons.first().map_or("inconclusive", |r| r.as_str())
             );
         }
-        let history: Vec<Probe> = steps
-            .iter()
-            .map(|s| Probe {
-                offered_rps: s.offered_rps,
-                pass: s.pass,
-                repeat_of: s.repeat_of,
-                served_rps: s.served_rps,
-            })
-            .collect();
+        let history: Vec<Probe> = steps.iter().map(Probe::from).collect();
         let (rate, repeat_of) = match search::next(&plan, &history) {
             Next::Offer(r) => (r, None),
             Next::Repeat(i) => (steps[i].offered_rps, Some(i)),
