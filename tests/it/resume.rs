@@ -2,7 +2,7 @@
 //! its journal, refuses a folder of another campaign, and — the search being a pure function of
 //! the steps so far — reaches the same rates and recommendation as an uninterrupted run.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -56,6 +56,36 @@ fn decisions(report: &serde_json::Value) -> (Vec<(f64, bool)>, Option<f64>) {
     (steps, best)
 }
 
+/// Runs `c.toml` in `dir` into `killed/` and kills it with SIGKILL once its journal holds
+/// `steps` steps (during the next one); returns the report folder.
+async fn run_and_kill_after_steps(dir: &Path, steps: usize) -> PathBuf {
+    let mut child = Command::new(bin())
+        .args(["run", "c.toml", "--out", "killed", "--quiet"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let killed = dir.join("killed");
+    let journal = killed.join("journal.jsonl");
+    let t0 = Instant::now();
+    while std::fs::read_to_string(&journal).map_or(0, |t| t.lines().count()) < steps {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended before it could be killed"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = child.wait();
+    killed
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_campaign_resumes_to_the_same_rates_and_recommendation() {
     let endpoint = FakeEndpoint::start_local(deterministic_endpoint())
@@ -74,30 +104,8 @@ async fn a_killed_campaign_resumes_to_the_same_rates_and_recommendation() {
     let reference = read_json(&dir.path().join("ref/report.json"));
 
     // Killed with SIGKILL during its third step: no report, the journal holds two steps.
-    let mut child = Command::new(bin())
-        .args(["run", "c.toml", "--out", "killed", "--quiet"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let killed = dir.path().join("killed");
+    let killed = run_and_kill_after_steps(dir.path(), 2).await;
     let journal = killed.join("journal.jsonl");
-    let t0 = Instant::now();
-    while std::fs::read_to_string(&journal).map_or(0, |t| t.lines().count()) < 2 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "ended before it could be killed"
-        );
-        assert!(t0.elapsed() < Duration::from_secs(60));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let _ = child.wait();
     assert!(
         !killed.join("report.json").exists(),
         "SIGKILL leaves no report"
@@ -178,30 +186,8 @@ async fn a_killed_adaptive_search_with_repeats_resumes_to_the_same_decisions() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(bin())
-        .args(["run", "c.toml", "--out", "killed", "--quiet"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let killed = dir.path().join("killed");
+    let killed = run_and_kill_after_steps(dir.path(), 3).await;
     let journal = killed.join("journal.jsonl");
-    let t0 = Instant::now();
-    while std::fs::read_to_string(&journal).map_or(0, |t| t.lines().count()) < 3 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "ended before it could be killed"
-        );
-        assert!(t0.elapsed() < Duration::from_secs(60));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let _ = child.wait();
     let before = Journal::read(&journal).unwrap();
     assert_eq!(
         before
