@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::measure::load::schedule::Schedule;
@@ -16,6 +16,26 @@ use crate::measure::stats::{Abort, FailedEarly, Recorder};
 
 /// How often the counters are sampled.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
+/// The watchers' clock: one sample every [`SAMPLE_EVERY`] from the step's start.
+struct Sampling(Interval);
+
+impl Sampling {
+    fn new(start: Instant) -> Sampling {
+        let mut tick = tokio::time::interval_at(start + SAMPLE_EVERY, SAMPLE_EVERY);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Sampling(tick)
+    }
+
+    /// Waits for the next sample; false once the step ended (`done`) or was stopped (`stop`).
+    async fn next(&mut self, stop: &CancellationToken, done: &CancellationToken) -> bool {
+        tokio::select! {
+            _ = self.0.tick() => true,
+            _ = done.cancelled() => false,
+            _ = stop.cancelled() => false,
+        }
+    }
+}
 
 /// A window with fewer finished requests than this says too little to abort on: one early
 /// failure at 1 rps must not end a step.
@@ -55,13 +75,10 @@ pub async fn watch_errors(
     // (time, finished, failed); the front is the newest sample at least `after` old.
     let mut samples: VecDeque<(Instant, u64, u64)> = VecDeque::new();
     samples.push_back((start, 0, 0));
-    let mut tick = tokio::time::interval_at(start + SAMPLE_EVERY, SAMPLE_EVERY);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut clock = Sampling::new(start);
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = done.cancelled() => return None,
-            _ = stop.cancelled() => return None,
+        if !clock.next(&stop, &done).await {
+            return None;
         }
         let now = Instant::now();
         let (finished, failed) = recorder.finished_and_failed();
@@ -161,13 +178,10 @@ pub async fn watch_fail_fast(
     let limit_us = (rule.p99_ms * 1000.0) as u64;
     // Backlog samples of the last second, oldest first.
     let mut backlog: VecDeque<(Instant, u64)> = VecDeque::new();
-    let mut tick = tokio::time::interval_at(start + SAMPLE_EVERY, SAMPLE_EVERY);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut clock = Sampling::new(start);
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = done.cancelled() => return None,
-            _ = stop.cancelled() => return None,
+        if !clock.next(&stop, &done).await {
+            return None;
         }
         // Requests waiting behind max_concurrency wait in the generator, not the endpoint: the
         // step's latencies then say more about the generator than the endpoint, and the verdict
