@@ -111,8 +111,10 @@ fn default_resolution_percent() -> f64 {
 }
 fn default_growth_factor() -> f64 {
     // An overshoot is cheap now that a failing step stops early, and the search aims from the
-    // throughput an overloaded step measured: growing fast saves steps.
-    4.0
+    // throughput an overloaded step measured: growing fast saves steps. From 1 rps, 8 reaches
+    // a 400 rps endpoint's overload in 4 steps where 4 takes 6 and 16 overshoots a 100 rps
+    // endpoint's by 40 times.
+    8.0
 }
 fn default_confirm() -> bool {
     true

@@ -40,6 +40,12 @@ pub struct Probe {
     /// Successful answers per second it delivered; an overloaded step's is about the
     /// endpoint's capacity.
     pub served_rps: Option<f64>,
+    /// The step served steadily (no stall inside it): an overloaded steady step's
+    /// `served_rps` is the capacity without a repeat to confirm it.
+    pub served_steady: bool,
+    /// The step measured the previous step's backlog rather than its own rate: the search
+    /// ignores it (and so offers the same rate again).
+    pub unjudged: bool,
 }
 
 impl From<&StepResult> for Probe {
@@ -49,6 +55,8 @@ impl From<&StepResult> for Probe {
             pass: s.pass,
             repeat_of: s.repeat_of,
             served_rps: s.served_rps,
+            served_steady: s.served_steady,
+            unjudged: s.unrecovered,
         }
     }
 }
@@ -60,6 +68,8 @@ impl Probe {
             pass,
             repeat_of: None,
             served_rps: None,
+            served_steady: false,
+            unjudged: false,
         }
     }
 }
@@ -126,10 +136,11 @@ pub fn next(plan: &Plan, history: &[Probe]) -> Next {
     }
     match plan {
         Plan::Walk { rates, max_rps } => {
-            if history.iter().any(|p| !p.pass) {
+            let judged = history.iter().filter(|p| !p.unjudged);
+            if judged.clone().any(|p| !p.pass) {
                 return Next::Stop(Stop::WalkFailed);
             }
-            match rates.get(history.len()) {
+            match rates.get(judged.count()) {
                 Some(r) => Next::Offer(r.min(*max_rps)),
                 None => Next::Stop(Stop::WalkExhausted),
             }
@@ -141,7 +152,7 @@ pub fn next(plan: &Plan, history: &[Probe]) -> Next {
             resolution_percent,
             confirm,
         } => {
-            if history.is_empty() {
+            if history.iter().all(|p| p.unjudged) {
                 return Next::Offer(tidy(start_rps.min(*max_rps)));
             }
             let v = Verdicts::of(history);
@@ -172,7 +183,7 @@ pub fn next(plan: &Plan, history: &[Probe]) -> Next {
                     }
                 }
                 Some((hi_i, hi)) => {
-                    let capacity = capacity_estimate(history, &v, *confirm);
+                    let capacity = capacity_estimate(history, &v, *confirm, lo);
                     // A false failure here can cost at most the distance from the best pass to
                     // the failure above this one (or to the capacity an overloaded step
                     // measured, above which nothing passes): confirm it unless that is small.
@@ -180,11 +191,19 @@ pub fn next(plan: &Plan, history: &[Probe]) -> Next {
                         .lowest_fail_above(hi)
                         .map_or(f64::INFINITY, |(_, r)| r)
                         .min(capacity.unwrap_or(f64::INFINITY));
-                    if unconfirmed(hi_i) && above > lo * (1.0 + CONFIRM_ABOVE_PERCENT / 100.0) {
+                    let res = resolution_percent / 100.0;
+                    let converged = (hi - lo) <= lo * res;
+                    // A steadily overloaded failure far above the best pass is confirmed only
+                    // if the search comes to stop on it: the search aims below the capacity it
+                    // measured, and a lower failure usually takes over as the bound first.
+                    let deferred = !converged && overloaded(&history[hi_i], true);
+                    if unconfirmed(hi_i)
+                        && !deferred
+                        && above > lo * (1.0 + CONFIRM_ABOVE_PERCENT / 100.0)
+                    {
                         return Next::Repeat(hi_i);
                     }
-                    let res = resolution_percent / 100.0;
-                    if (hi - lo) <= lo * res {
+                    if converged {
                         return stop_on(Stop::Converged);
                     }
                     let mid = tidy((lo + hi) / 2.0);
@@ -209,33 +228,60 @@ pub fn next(plan: &Plan, history: &[Probe]) -> Next {
 /// it served is about the endpoint's capacity.
 pub const OVERLOADED_BELOW: f64 = 0.9;
 
+/// Whether a failing step was overloaded: it served less than [`OVERLOADED_BELOW`] of its
+/// offered rate (and, with `steady`, served it steadily: no stall inside it).
+fn overloaded(p: &Probe, steady: bool) -> bool {
+    !p.pass
+        && (!steady || p.served_steady)
+        && p.served_rps
+            .is_some_and(|s| s > 0.0 && s < p.offered_rps * OVERLOADED_BELOW)
+}
+
 /// The endpoint's capacity as the overloaded failing steps measured it (the highest, as a
-/// disturbance only ever lowers what a step delivers). With `confirm`, only rates whose failure
-/// a repeat confirmed count: a stall also makes a step fail and serve less than offered, and
-/// its low figure must neither aim the search nor excuse a failure from its repeat.
-fn capacity_estimate(history: &[Probe], v: &Verdicts, confirm: bool) -> Option<f64> {
+/// disturbance only ever lowers what a step delivers). With `confirm`, a step counts only if
+/// it served steadily or a repeat confirmed its rate's failure: a stall also makes a step fail
+/// and serve less than offered, and its low figure must neither aim the search nor excuse a
+/// failure from its repeat. An unconfirmed steady figure well below `best_pass` (a rate that
+/// passed; a step's served rate reads a little under what it was offered) contradicts itself
+/// and does not count either.
+fn capacity_estimate(
+    history: &[Probe],
+    v: &Verdicts,
+    confirm: bool,
+    best_pass: f64,
+) -> Option<f64> {
     history
         .iter()
         .enumerate()
         .filter(|(i, p)| {
             let o = v.original(*i);
-            !p.pass && v.counts[o] == Some(false) && (!confirm || v.settled[o])
+            overloaded(p, false)
+                && v.counts[o] == Some(false)
+                && (!confirm
+                    || v.settled[o]
+                    || (p.served_steady
+                        && p.served_rps
+                            .is_some_and(|s| s > best_pass * OVERLOADED_BELOW)))
         })
-        .filter_map(|(_, p)| {
-            p.served_rps
-                .filter(|s| *s > 0.0 && *s < p.offered_rps * OVERLOADED_BELOW)
-        })
+        .filter_map(|(_, p)| p.served_rps)
         .reduce(f64::max)
 }
 
 /// The next rate inside the bracket (`lo`, `hi`) when the capacity is estimated: first just
 /// below the estimate (`guess`); then away from it in steps that double from the resolution —
-/// up while rates pass, down while they fail — and bisection once both sides are known. On an
-/// endpoint whose knee is its capacity, the search ends within a step or two of the guess.
+/// up while rates pass, down while they fail — and bisection once both sides are known. Up to
+/// four resolutions above the capacity itself it climbs one resolution at a time: a knee there
+/// is a short step outlasting a small backlog, never far above. On an endpoint whose knee is
+/// its capacity, the search ends within a step or two of the guess.
 fn aim(lo: f64, hi: f64, guess: f64, res: f64) -> f64 {
     let mid = (lo + hi) / 2.0;
     let near = guess * res / 4.0;
-    let next = if lo >= guess - near {
+    let capacity = guess / (1.0 - res);
+    let next = if lo >= capacity && lo < capacity * (1.0 + 4.0 * res) {
+        // A pass at or just above the measured capacity: a short step can pass a little over
+        // what the endpoint sustains, but not much. One resolution up settles it.
+        (lo * (1.0 + res * 0.99)).min(mid)
+    } else if lo >= guess - near {
         // The guess passed: climb.
         let d = (lo / guess - 1.0).max(0.0);
         (guess * (1.0 + 2.0 * d + res * 0.99)).min(mid)
@@ -276,6 +322,9 @@ impl<'a> Verdicts<'a> {
         let n = history.len();
         let mut measured: Vec<Vec<bool>> = vec![Vec::new(); n];
         for (i, p) in history.iter().enumerate() {
+            if p.unjudged {
+                continue;
+            }
             let o = match p.repeat_of {
                 Some(o) if o < i && history[o].repeat_of.is_none() => o,
                 _ => i,
@@ -361,6 +410,8 @@ mod tests {
                 pass,
                 repeat_of,
                 served_rps: None,
+                served_steady: false,
+                unjudged: false,
             });
         }
     }
@@ -530,6 +581,8 @@ mod tests {
                         pass: rng.next_f64() < 0.6,
                         repeat_of,
                         served_rps: None,
+                        served_steady: false,
+                        unjudged: false,
                     });
                 }
                 assert!(history.len() <= MAX_STEPS);
@@ -605,6 +658,8 @@ mod tests {
             pass,
             repeat_of,
             served_rps: None,
+            served_steady: false,
+            unjudged: false,
         };
         // (history, next): a failure is repeated at once; a passing repeat lets the search go on
         // above it; a failing repeat of the best pass sends the search below it.
@@ -722,9 +777,23 @@ mod tests {
         move |_, r| (r <= capacity, Some(r.min(capacity)))
     }
 
+    /// Drives the search with `step` (step index, rate) → (pass, served rps). A step that
+    /// served something served it steadily unless `step` says otherwise through
+    /// [`drive_stalled`].
     fn drive_served(
         plan: &Plan,
         mut step: impl FnMut(usize, f64) -> (bool, Option<f64>),
+    ) -> (Vec<Probe>, Stop) {
+        drive_stalled(plan, |i, r| {
+            let (pass, served) = step(i, r);
+            (pass, served, served.is_some())
+        })
+    }
+
+    /// Like [`drive_served`], `step` also saying whether the step served steadily.
+    fn drive_stalled(
+        plan: &Plan,
+        mut step: impl FnMut(usize, f64) -> (bool, Option<f64>, bool),
     ) -> (Vec<Probe>, Stop) {
         let mut history: Vec<Probe> = Vec::new();
         loop {
@@ -733,12 +802,14 @@ mod tests {
                 Next::Repeat(i) => (history[i].offered_rps, Some(i)),
                 Next::Stop(s) => return (history, s),
             };
-            let (pass, served_rps) = step(history.len(), rate);
+            let (pass, served_rps, served_steady) = step(history.len(), rate);
             history.push(Probe {
                 offered_rps: rate,
                 pass,
                 repeat_of,
                 served_rps,
+                served_steady,
+                unjudged: false,
             });
         }
     }
@@ -792,11 +863,12 @@ mod tests {
             let want = result(&clean).unwrap();
             for k in 0..clean.len() + 4 {
                 let mut ok = endpoint(capacity);
-                let (h, _) = drive_served(&plan, |i, r| {
+                let (h, _) = drive_stalled(&plan, |i, r| {
                     if i == k {
-                        (false, Some(r * 0.5))
+                        (false, Some(r * 0.5), false)
                     } else {
-                        ok(i, r)
+                        let (pass, served) = ok(i, r);
+                        (pass, served, served.is_some())
                     }
                 });
                 let got = result(&h).unwrap_or(0.0);
@@ -806,6 +878,53 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_steadily_overloaded_failure_aims_at_once_and_is_confirmed_only_if_it_bounds_the_end() {
+        let plan = confirming(1.0, 5000.0, 2.0);
+        let pass = |r: f64| Probe::new(r, true);
+        let overloaded = |r: f64, served: f64, steady: bool| Probe {
+            served_rps: Some(served),
+            served_steady: steady,
+            ..Probe::new(r, false)
+        };
+        // Steady: no repeat, the next rate is aimed just below what it served.
+        let h = [pass(256.0), overloaded(1024.0, 390.0, true)];
+        assert_eq!(next(&plan, &h), Next::Offer(382.2));
+        // Not steady (a stall inside it): repeated first, as before.
+        let h = [pass(256.0), overloaded(1024.0, 390.0, false)];
+        assert_eq!(next(&plan, &h), Next::Repeat(1));
+        // The search converged on it after all (its figure, below a rate that passed, was
+        // wrong): it is repeated before the end.
+        let h = [pass(1000.0), overloaded(1015.0, 390.0, true)];
+        assert_eq!(next(&plan, &h), Next::Repeat(1));
+    }
+
+    #[test]
+    fn an_unjudged_step_is_ignored_so_its_rate_is_offered_again() {
+        let unjudged = |r: f64| Probe {
+            unjudged: true,
+            ..Probe::new(r, false)
+        };
+        let plan = confirming(10.0, 1000.0, 2.0);
+        let mut h = vec![Probe::new(10.0, true), Probe::new(20.0, true)];
+        let want = next(&plan, &h);
+        assert_eq!(want, Next::Offer(40.0));
+        h.push(unjudged(40.0));
+        assert_eq!(next(&plan, &h), want);
+        // Its failure bounds nothing: no rate below it is aimed at or bisected to.
+        h.push(Probe::new(40.0, true));
+        assert_eq!(next(&plan, &h), Next::Offer(80.0));
+        // An unjudged first step: the search starts again.
+        assert_eq!(next(&plan, &[unjudged(10.0)]), Next::Offer(10.0));
+        // A walk offers the same listed rate again.
+        let walk = Plan::Walk {
+            rates: vec![5.0, 10.0, 20.0],
+            max_rps: 100.0,
+        };
+        let h = [Probe::new(5.0, true), unjudged(10.0)];
+        assert_eq!(next(&walk, &h), Next::Offer(10.0));
     }
 
     #[test]

@@ -325,6 +325,16 @@ impl Recorder {
 
     /// Measured requests so far whose latency was above `us` microseconds.
     pub fn measured_slower_than(&self, us: u64) -> u64 {
+        self.count_above(us, |g| &g.latency)
+    }
+
+    /// Measured requests so far whose service time (from the actual send) was above `us`
+    /// microseconds: the endpoint's part of their latency.
+    pub fn served_slower_than(&self, us: u64) -> u64 {
+        self.count_above(us, |g| &g.service)
+    }
+
+    fn count_above(&self, us: u64, which: impl Fn(&Shard) -> &Histogram<u64>) -> u64 {
         self.shards
             .iter()
             .map(|s| {
@@ -332,10 +342,9 @@ impl Recorder {
                     Ok(g) => g,
                     Err(p) => p.into_inner(),
                 };
+                let h = which(&g);
                 // Counting up to the limit walks fewer buckets than counting above it.
-                g.latency
-                    .len()
-                    .saturating_sub(g.latency.count_between(0, us))
+                h.len().saturating_sub(h.count_between(0, us))
             })
             .sum()
     }
@@ -464,11 +473,22 @@ pub struct StepResult {
     /// after the previous step failed (`[load] cooldown_max_seconds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_s: Option<f64>,
-    /// Successful answers per second from the step's start until it ended (warm-up
-    /// included): what the endpoint delivered. An overloaded step's is about its capacity,
-    /// which the adaptive search aims at.
+    /// Successful answers per second from the end of the step's first 250 ms until it ended
+    /// (warm-up included): what the endpoint delivered. An overloaded step's is about its
+    /// capacity, which the adaptive search aims at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub served_rps: Option<f64>,
+    /// Every 250 ms of the step after the first served at least 70 % of the busiest 250 ms:
+    /// no stall inside it. The search trusts a steady overloaded step's `served_rps` as the
+    /// capacity without repeating it first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub served_steady: bool,
+    /// The step started before the endpoint had recovered from the failed step before it (the
+    /// recovery wait reached `[load] cooldown_max_seconds`) and failed: it measured that
+    /// backlog as much as its own rate, so it is not judged, and the search offers its rate
+    /// again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unrecovered: bool,
 }
 
 impl StepResult {
@@ -515,8 +535,9 @@ pub struct StepMeasurement {
     /// Set when the step was stopped because it had clearly failed; `window_s` is then the
     /// part that ran.
     pub failed_early: Option<FailedEarly>,
-    /// Successful answers per second from the step's start until it ended, warm-up included.
-    pub served_rps: f64,
+    /// Successful answers per second after the step's first 250 ms, and whether it served
+    /// them steadily.
+    pub served: Served,
     pub window_s: f64,
     pub warmup_s: f64,
     pub sent: u64,
@@ -525,6 +546,19 @@ pub struct StepMeasurement {
     pub max_concurrency: u64,
     pub shard: ShardSummary,
 }
+
+/// What a step served: successful answers per second, and whether it served them steadily.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Served {
+    pub rps: f64,
+    /// Every full sampling interval after the first served at least [`STEADY_SHARE`] of the
+    /// busiest one's rate: no stall inside the step, so an overloaded step's rate is the
+    /// endpoint's capacity rather than a disturbance.
+    pub steady: bool,
+}
+
+/// See [`Served::steady`].
+pub const STEADY_SHARE: f64 = 0.7;
 
 /// A step stopped early because it had clearly failed (the fail-fast watcher).
 #[derive(Debug, Clone, PartialEq)]
@@ -654,7 +688,9 @@ impl StepMeasurement {
             verdict: None,
             repeat_of: None,
             recovery_s: None,
-            served_rps: Some(round3(self.served_rps)),
+            served_rps: Some(round3(self.served.rps)),
+            served_steady: self.served.steady,
+            unrecovered: false,
         }
     }
 }
@@ -699,7 +735,10 @@ mod tests {
             offered_rps: 1.0,
             abort: None,
             failed_early: None,
-            served_rps: 0.0,
+            served: Served {
+                rps: 0.0,
+                steady: false,
+            },
             window_s: 3.0,
             warmup_s: 0.0,
             sent: 2,

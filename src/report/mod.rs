@@ -375,7 +375,10 @@ mod tests {
             offered_rps: rate,
             abort: None,
             failed_early: None,
-            served_rps: 0.0,
+            served: crate::measure::stats::Served {
+                rps: 0.0,
+                steady: false,
+            },
             window_s: 1.0,
             warmup_s: 0.0,
             sent: 1,

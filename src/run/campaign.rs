@@ -174,11 +174,13 @@ pub async fn run_with<T: Target>(
         // A failed step may have left a backlog inside the endpoint: the next step starts when
         // the endpoint answers at its baseline (the first passing step's service time) again.
         let mut recovery_s = None;
+        let mut recovered = true;
         if let (Some(last), Some(baseline)) = (steps.last(), baseline(&steps))
             && !last.pass
             && c.load.cooldown_max_seconds > 0.0
         {
-            let (waited, recovered) = load::recover::wait_for_baseline(
+            let waited;
+            (waited, recovered) = load::recover::wait_for_baseline(
                 target.clone(),
                 payloads.clone(),
                 baseline,
@@ -274,6 +276,18 @@ pub async fn run_with<T: Target>(
         };
         step.pass = v == Verdict::Pass;
         step.verdict = Some(v);
+        // A failure measured on an endpoint still working off the previous step's backlog says
+        // nothing of this rate: it is offered again (once; a second time it is judged).
+        if !recovered && !step.pass && steps.last().is_some_and(|l| !l.unrecovered) {
+            step.unrecovered = true;
+            reasons.insert(
+                0,
+                format!(
+                    "not judged: the endpoint had not recovered from the previous step within cooldown_max_seconds = {}, so this rate is offered again",
+                    crate::num::fmt_num(c.load.cooldown_max_seconds)
+                ),
+            );
+        }
         step.reasons = reasons;
         step.repeat_of = repeat_of;
         step.recovery_s = recovery_s;

@@ -205,7 +205,10 @@ mod tests {
             offered_rps: 10.0,
             abort: None,
             failed_early: None,
-            served_rps: 0.0,
+            served: crate::measure::stats::Served {
+                rps: 0.0,
+                steady: false,
+            },
             window_s: 2.0,
             warmup_s: 0.5,
             sent: 20,

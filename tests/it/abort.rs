@@ -253,3 +253,66 @@ async fn requests_abandoned_by_a_stopped_step_give_their_queue_places_back() {
     assert_eq!(end, StepEnd::Completed, "{s:?}");
     assert_eq!(s.errors, 0, "{s:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_starts_before_the_endpoint_recovered_and_fails_is_not_judged_but_run_again() {
+    // A 400 rps endpoint stalls for 3 s inside the second step (100 rps). That step fails;
+    // the recovery wait gives up after 1 s; its repeat starts on the still-stalled endpoint and
+    // fails too. It must not decide anything: the rate is offered again once the endpoint is
+    // back, and passes.
+    let endpoint = FakeEndpoint::start_local(FakeConfig {
+        slots: 8,
+        service_ms: 20.0,
+        queue_max: 64,
+        stall_once_at: Some(Duration::from_millis(3200)),
+        stall_for: Duration::from_secs(3),
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        campaign(
+            "unrecovered",
+            &endpoint.invocations_url(),
+            100.0,
+            "start_rps = 50\ngrowth_factor = 2\nresolution_percent = 20\nmax_rps = 200\ncooldown_max_seconds = 1",
+        ),
+    )
+    .unwrap();
+    let c = Campaign::load(&file).unwrap();
+    let opts = RunOptions::new(Some(dir.path().join("out")), true);
+    let finished = campaign::run(&c, &file, &opts).await.unwrap();
+    let steps = &finished.report.steps;
+    let brief: Vec<_> = steps
+        .iter()
+        .map(|s| {
+            (
+                s.offered_rps,
+                s.pass,
+                s.repeat_of,
+                s.unrecovered,
+                s.recovery_s,
+            )
+        })
+        .collect();
+    let k = steps
+        .iter()
+        .position(|s| s.unrecovered)
+        .unwrap_or_else(|| panic!("no step was left unjudged: {brief:?}"));
+    let s = &steps[k];
+    assert!(!s.pass && s.reasons[0].starts_with("not judged"), "{s:?}");
+    assert!(s.recovery_s.is_some_and(|r| r >= 0.9), "{brief:?}");
+    // The same rate again, after a wait, and this time the endpoint is back.
+    let again = &steps[k + 1];
+    assert_eq!(again.offered_rps, s.offered_rps, "{brief:?}");
+    assert!(again.pass && !again.unrecovered, "{brief:?}");
+    assert_eq!(finished.outcome, Outcome::Recommended, "{brief:?}");
+    assert_eq!(finished.report.max_rps, Some(200.0), "{brief:?}");
+    // The report says so.
+    let json = read_json(&finished.dir.join("report.json"));
+    assert_eq!(json["steps"][k]["unrecovered"], true);
+    assert_matches_schema(&json, "report.schema.json");
+}

@@ -18,6 +18,7 @@ mod managed_teardown;
 mod measure;
 mod output_safety;
 mod pages;
+mod real_server;
 mod resume;
 mod sagemaker;
 mod sagemaker_cli;

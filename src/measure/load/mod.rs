@@ -145,6 +145,13 @@ pub async fn run_step<T: Target>(
         ))
     });
 
+    let served_watch = tokio::spawn(watch::watch_served(
+        recorder.clone(),
+        start,
+        stop.clone(),
+        watcher_done.clone(),
+    ));
+
     // Poisson send times are drawn once, before the step starts, from the step's seed and
     // rate: the same campaign sends at the same offsets every time.
     let offsets: Option<Arc<[Duration]>> = match spec.arrivals {
@@ -178,7 +185,10 @@ pub async fn run_step<T: Target>(
     }
     while set.join_next().await.is_some() {}
     let ran_s = start.elapsed().as_secs_f64();
+    let (finished, failed) = recorder.finished_and_failed();
     watcher_done.cancel();
+    let served_samples = served_watch.await.unwrap_or_default();
+    let served = watch::served(&served_samples, ran_s, finished.saturating_sub(failed));
     let abort = match watcher {
         Some(w) => w.await.ok().flatten(),
         None => None,
@@ -208,14 +218,7 @@ pub async fn run_step<T: Target>(
         offered_rps: sched.rate,
         abort,
         failed_early,
-        served_rps: {
-            let (finished, failed) = recorder.finished_and_failed();
-            if ran_s > 0.0 {
-                finished.saturating_sub(failed) as f64 / ran_s
-            } else {
-                0.0
-            }
-        },
+        served,
         window_s,
         warmup_s: sched.warmup_s,
         sent: recorder.sent.load(Ordering::Relaxed),

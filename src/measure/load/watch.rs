@@ -12,7 +12,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::measure::load::schedule::Schedule;
-use crate::measure::stats::{Abort, FailedEarly, Recorder};
+use crate::measure::stats::{Abort, FailedEarly, Recorder, STEADY_SHARE, Served};
 
 /// How often the counters are sampled.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
@@ -183,16 +183,6 @@ pub async fn watch_fail_fast(
         if !clock.next(&stop, &done).await {
             return None;
         }
-        // Requests waiting behind max_concurrency wait in the generator, not the endpoint: the
-        // step's latencies then say more about the generator than the endpoint, and the verdict
-        // will be inconclusive. Stand down rather than call it the endpoint's failure.
-        if recorder
-            .peak_in_flight
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= max_concurrency
-        {
-            return None;
-        }
         let now = Instant::now();
         let elapsed = now.duration_since(start);
         let (finished, _) = recorder.finished_and_failed();
@@ -202,6 +192,26 @@ pub async fn watch_fail_fast(
         let failed = recorder
             .live_errors
             .load(std::sync::atomic::Ordering::Relaxed);
+        // Requests waiting behind max_concurrency wait in the generator, not the endpoint: their
+        // latencies say more about the generator than the endpoint. Judge the endpoint's own
+        // part only — its failures and its service times — and stop on those alone.
+        if recorder
+            .peak_in_flight
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= max_concurrency
+        {
+            let slow = recorder.served_slower_than(limit_us);
+            if let Some(reason) = rule.decided(measured, slow, failed) {
+                stop.cancel();
+                return Some(FailedEarly {
+                    at_s: elapsed.as_secs_f64(),
+                    reason: format!(
+                        "{reason} (service time, from the actual send: max_concurrency was reached)"
+                    ),
+                });
+            }
+            continue;
+        }
         // Slow: measured answers above the limit, plus (at least) the measured requests due
         // more than the limit ago and not answered yet, whose latency can only exceed it.
         let overdue = due_by(&sched, total, elapsed.saturating_sub(limit))
@@ -236,6 +246,60 @@ pub async fn watch_fail_fast(
             });
         }
     }
+}
+
+/// Samples the step's successful answers on the watchers' clock until `done` is cancelled (the
+/// step ended) or `stop` is: (seconds since the step's start, successes so far).
+pub async fn watch_served(
+    recorder: Arc<Recorder>,
+    start: Instant,
+    stop: CancellationToken,
+    done: CancellationToken,
+) -> Vec<(f64, u64)> {
+    let mut samples = Vec::new();
+    let mut clock = Sampling::new(start);
+    while clock.next(&stop, &done).await {
+        let (finished, failed) = recorder.finished_and_failed();
+        samples.push((
+            start.elapsed().as_secs_f64(),
+            finished.saturating_sub(failed),
+        ));
+    }
+    samples
+}
+
+/// The step's served rate from its successes `samples` (see [`watch_served`]) and the end
+/// (`end_s` seconds after its start, `end_successes` in all). The first sampling interval is
+/// left out when the step ran past it: an endpoint's first answers take a service time to
+/// come, and a step stopped after 0.8 s would otherwise read its capacity a few percent low.
+pub fn served(samples: &[(f64, u64)], end_s: f64, end_successes: u64) -> Served {
+    let mut points: Vec<(f64, u64)> = vec![(0.0, 0)];
+    points.extend(samples.iter().copied().filter(|(t, _)| *t < end_s));
+    points.push((end_s, end_successes));
+    let (t0, n0) = if points.len() > 2 {
+        points[1]
+    } else {
+        points[0]
+    };
+    let span = end_s - t0;
+    let rps = if span > 0.0 {
+        end_successes.saturating_sub(n0) as f64 / span
+    } else {
+        0.0
+    };
+    // Full intervals after the first: each lasts one sampling period (a shorter last one says
+    // little).
+    let period = SAMPLE_EVERY.as_secs_f64();
+    let rates: Vec<f64> = points
+        .windows(2)
+        .skip(1)
+        .filter(|w| w[1].0 - w[0].0 >= period * 0.9)
+        .map(|w| w[1].1.saturating_sub(w[0].1) as f64 / (w[1].0 - w[0].0))
+        .collect();
+    let busiest = rates.iter().copied().fold(0.0, f64::max);
+    let steady =
+        rates.len() >= 2 && busiest > 0.0 && rates.iter().all(|r| *r >= STEADY_SHARE * busiest);
+    Served { rps, steady }
 }
 
 #[cfg(test)]
@@ -278,6 +342,33 @@ mod tests {
         assert!(!r.runaway(100.0, 21, 21), "not growing");
         assert!(!r.runaway(100.0, 19, 1), "too few");
         assert!(!r.runaway(1000.0, 150, 100), "within twice rate × p99_ms");
+    }
+
+    #[test]
+    fn served_leaves_out_the_first_interval_and_sees_a_stall() {
+        // 400 per second from 20 ms on, stopped at 0.8 s: 312 answers in all (390 per second
+        // over the whole step).
+        let samples = [(0.25, 92), (0.5, 192), (0.75, 292)];
+        let s = served(&samples, 0.8, 312);
+        assert!((s.rps - 400.0).abs() < 1e-9, "{s:?}");
+        assert!(s.steady);
+        // A stall from 0.5 s to 1.0 s: intervals of 100, 0, 100 answers.
+        let stalled = [
+            (0.25, 100),
+            (0.5, 200),
+            (0.75, 200),
+            (1.0, 200),
+            (1.25, 300),
+        ];
+        let s = served(&stalled, 1.5, 400);
+        assert!(!s.steady, "{s:?}");
+        assert!((s.rps - 300.0 / 1.25).abs() < 1e-9, "{s:?}");
+        // One full interval after the first says too little to call steady.
+        assert!(!served(&[(0.25, 100), (0.5, 200)], 0.6, 240).steady);
+        // A step shorter than one interval: its whole length.
+        let s = served(&[], 0.2, 20);
+        assert!((s.rps - 100.0).abs() < 1e-9 && !s.steady, "{s:?}");
+        assert_eq!(served(&[], 0.0, 0).rps, 0.0);
     }
 
     #[test]

@@ -98,4 +98,5 @@ pub mod browser;
 pub mod control_plane;
 pub mod faults;
 pub mod managed;
+pub mod mlflow;
 pub mod moto;

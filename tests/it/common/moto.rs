@@ -76,7 +76,7 @@ fn moto_executable() -> Option<PathBuf> {
     local.exists().then_some(local)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -1,0 +1,119 @@
+//! Campaigns against a real model server nobody here wrote: MLflow's scoring server with a
+//! scikit-learn model and one worker (see `common::mlflow`). Unlike the simulated endpoint it
+//! drains slowly, keeps working on requests its client gave up on, and its capacity is whatever
+//! this machine gives it, so the reference is measured in the same test by a closed loop.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::common::mlflow::Mlflow;
+use crate::common::*;
+use rightsize::config::Campaign;
+use rightsize::run::campaign::{self, Outcome, RunOptions};
+
+/// Successful answers per second of `clients` closed loops (each sends its next request when its
+/// last one is answered) over `for_`: an independent client, not rightsize's generator.
+async fn closed_loop(url: &str, body: &str, clients: usize, for_: Duration) -> f64 {
+    let http = reqwest::Client::new();
+    let ok = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (http, ok, url, body) = (http.clone(), ok.clone(), url.to_string(), body.to_string());
+        tasks.push(tokio::spawn(async move {
+            while start.elapsed() < for_ {
+                let r = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                if let Ok(r) = r
+                    && r.status().is_success()
+                    && r.bytes().await.is_ok()
+                {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    ok.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overshoot_past_twice_mlflows_capacity_still_finds_its_closed_loop_throughput() {
+    let test = "an_overshoot_past_twice_mlflows_capacity_still_finds_its_closed_loop_throughput";
+    let Some(server) = Mlflow::start(test) else {
+        return;
+    };
+    let url = server.invocations_url();
+    // The reference: the best of 1 to 8 closed loops.
+    closed_loop(&url, &server.body, 1, Duration::from_secs(1)).await;
+    let mut best: f64 = 0.0;
+    for clients in [1, 2, 4, 8] {
+        best = best.max(closed_loop(&url, &server.body, clients, Duration::from_secs(3)).await);
+    }
+    assert!(best > 10.0, "MLflow served only {best:.1} rps closed-loop");
+
+    // The defaults from 1 rps (growth 8) overshoot to several times the capacity.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mlflow.toml");
+    let text = campaign("mlflow", &url, 300.0, "")
+        .replace("step_seconds = 2", "step_seconds = 3")
+        .replace("warmup_seconds = 0.5", "warmup_seconds = 1")
+        .replace(
+            r#"body = '{"inputs": [1, 2, 3]}'"#,
+            &format!("body = '{}'", server.body),
+        )
+        .replace("max_error_percent = 0.1", "max_error_percent = 1");
+    std::fs::write(&file, text).unwrap();
+    let c = Campaign::load(&file).unwrap();
+    let opts = RunOptions::new(Some(dir.path().join("out")), true);
+    let finished = campaign::run(&c, &file, &opts).await.unwrap();
+    let report = &finished.report;
+    let steps = &report.steps;
+    let table = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            format!(
+                "{i:>2}: {:>7.1} rps {} p99 {:>8.1} ms served {:?} recovery {:?} repeat_of {:?} {}",
+                s.offered_rps,
+                if s.pass { "pass" } else { "FAIL" },
+                s.latency_ms.p99,
+                s.served_rps,
+                s.recovery_s,
+                s.repeat_of,
+                s.reasons.join("; ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    eprintln!("closed-loop best {best:.1} rps\n{table}");
+    assert_eq!(finished.outcome, Outcome::Recommended, "{table}");
+    assert!(
+        steps.iter().any(|s| s.offered_rps >= 2.0 * best),
+        "no step overshot to twice the capacity {best:.1}:\n{table}"
+    );
+    let max = report.max_rps.unwrap();
+    assert!(
+        max >= 0.8 * best && max <= 1.05 * best,
+        "MAX_RPS {max} not within 80–105 % of the closed-loop {best:.1}:\n{table}"
+    );
+    // Below capacity nothing fails because of an earlier overload: every step offered under
+    // 90 % of MAX_RPS passed, those run after a failure included, and the step after a failed
+    // one waited for the endpoint's baseline first.
+    for (i, s) in steps.iter().enumerate() {
+        if s.offered_rps < 0.9 * max {
+            assert!(s.pass, "step {i} below capacity failed:\n{table}");
+        }
+        if i > 0 && !steps[i - 1].pass {
+            assert!(s.recovery_s.is_some(), "step {i} did not wait:\n{table}");
+        }
+    }
+    assert!(steps.iter().skip(1).any(|s| !s.pass), "{table}");
+}
