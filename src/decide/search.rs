@@ -46,6 +46,9 @@ pub struct Probe {
     /// The step measured the previous step's backlog rather than its own rate: the search
     /// ignores it (and so offers the same rate again).
     pub unjudged: bool,
+    /// The generator, not the endpoint, limited the step (`max_concurrency` or the send
+    /// lag): nothing above it can be measured by this generator.
+    pub inconclusive: bool,
 }
 
 impl From<&StepResult> for Probe {
@@ -57,6 +60,7 @@ impl From<&StepResult> for Probe {
             served_rps: s.served_rps,
             served_steady: s.served_steady,
             unjudged: s.unrecovered,
+            inconclusive: s.verdict == Some(crate::measure::stats::Verdict::Inconclusive),
         }
     }
 }
@@ -70,6 +74,7 @@ impl Probe {
             served_rps: None,
             served_steady: false,
             unjudged: false,
+            inconclusive: false,
         }
     }
 }
@@ -89,6 +94,8 @@ pub enum Stop {
     WalkExhausted,
     /// Safety net against a search that does not converge.
     TooManySteps,
+    /// A step was inconclusive: the generator was the limit, and no MAX_RPS can be given.
+    GeneratorBound,
 }
 
 impl Stop {
@@ -104,6 +111,9 @@ impl Stop {
             Stop::WalkFailed => "a walk step failed",
             Stop::WalkExhausted => "every walk rate passed",
             Stop::TooManySteps => "the step limit was reached",
+            Stop::GeneratorBound => {
+                "the knee is generator-bound: a step was inconclusive; no MAX_RPS is given"
+            }
         }
     }
 }
@@ -133,6 +143,11 @@ fn tidy(rate: f64) -> f64 {
 pub fn next(plan: &Plan, history: &[Probe]) -> Next {
     if history.len() >= MAX_STEPS {
         return Next::Stop(Stop::TooManySteps);
+    }
+    // An inconclusive step is not the endpoint's failure, and nothing above it can be measured
+    // by this generator: the search ends there.
+    if history.iter().any(|p| p.inconclusive) {
+        return Next::Stop(Stop::GeneratorBound);
     }
     match plan {
         Plan::Walk { rates, max_rps } => {
@@ -412,6 +427,7 @@ mod tests {
                 served_rps: None,
                 served_steady: false,
                 unjudged: false,
+                inconclusive: false,
             });
         }
     }
@@ -583,6 +599,7 @@ mod tests {
                         served_rps: None,
                         served_steady: false,
                         unjudged: false,
+                        inconclusive: false,
                     });
                 }
                 assert!(history.len() <= MAX_STEPS);
@@ -660,6 +677,7 @@ mod tests {
             served_rps: None,
             served_steady: false,
             unjudged: false,
+            inconclusive: false,
         };
         // (history, next): a failure is repeated at once; a passing repeat lets the search go on
         // above it; a failing repeat of the best pass sends the search below it.
@@ -810,6 +828,7 @@ mod tests {
                 served_rps,
                 served_steady,
                 unjudged: false,
+                inconclusive: false,
             });
         }
     }
@@ -925,6 +944,24 @@ mod tests {
         };
         let h = [Probe::new(5.0, true), unjudged(10.0)];
         assert_eq!(next(&walk, &h), Next::Offer(10.0));
+    }
+
+    #[test]
+    fn an_inconclusive_step_ends_the_search_as_generator_bound() {
+        let inconclusive = Probe {
+            inconclusive: true,
+            ..Probe::new(80.0, false)
+        };
+        for plan in [
+            confirming(10.0, 1000.0, 2.0),
+            Plan::Walk {
+                rates: vec![10.0, 80.0, 160.0],
+                max_rps: 1000.0,
+            },
+        ] {
+            let h = [Probe::new(10.0, true), inconclusive];
+            assert_eq!(next(&plan, &h), Next::Stop(Stop::GeneratorBound));
+        }
     }
 
     #[test]

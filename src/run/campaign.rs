@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Campaign, SearchKind};
 use crate::decide::recommend;
-use crate::decide::search::{self, Next, Plan, Probe};
+use crate::decide::search::{self, Next, Plan, Probe, Stop};
 use crate::decide::verdict;
 use crate::error::Result;
 use crate::measure::client::{AnyTarget, Target};
@@ -148,23 +148,22 @@ pub async fn run_with<T: Target>(
     let mut capped: Option<CapStop> = None;
     let mut generator_bound = false;
     let stop = loop {
-        // An inconclusive step is not the endpoint's failure, and nothing above it can be
-        // measured by this generator: the knee is generator-bound, and no MAX_RPS is given.
-        if let Some(s) = steps
-            .iter()
-            .find(|s| s.verdict == Some(Verdict::Inconclusive))
-        {
-            generator_bound = true;
-            break format!(
-                "the knee is generator-bound: the step at {} rps was {}; no MAX_RPS is given",
-                crate::num::fmt_num(s.offered_rps),
-                s.reasons.first().map_or("inconclusive", |r| r.as_str())
-            );
-        }
         let history: Vec<Probe> = steps.iter().map(Probe::from).collect();
         let (rate, repeat_of) = match search::next(&plan, &history) {
             Next::Offer(r) => (r, None),
             Next::Repeat(i) => (steps[i].offered_rps, Some(i)),
+            Next::Stop(Stop::GeneratorBound) => {
+                generator_bound = true;
+                let s = steps
+                    .iter()
+                    .find(|s| s.verdict == Some(Verdict::Inconclusive));
+                break format!(
+                    "the knee is generator-bound: the step at {} rps was {}; no MAX_RPS is given",
+                    s.map_or_else(String::new, |s| crate::num::fmt_num(s.offered_rps)),
+                    s.and_then(|s| s.reasons.first())
+                        .map_or("inconclusive", |r| r.as_str())
+                );
+            }
             Next::Stop(s) => break s.describe().to_string(),
         };
         if opts.interrupt.is_cancelled() {

@@ -162,6 +162,7 @@ fn replayed(file: &Path, report: &serde_json::Value) -> Vec<Next> {
             served_rps: s["served_rps"].as_f64(),
             served_steady: s["served_steady"].as_bool().unwrap_or(false),
             unjudged: s["unrecovered"].as_bool().unwrap_or(false),
+            inconclusive: s["verdict"] == "inconclusive",
         })
         .collect();
     (0..=probes.len())

@@ -94,7 +94,7 @@ async fn a_one_off_2_s_stall_in_an_early_step_moves_max_rps_by_at_most_5_percent
         stall_for: Duration::from_secs(2),
         ..FakeConfig::default()
     };
-    let load = "start_rps = 50\nresolution_percent = 3";
+    let load = "start_rps = 50\ngrowth_factor = 2\nresolution_percent = 3";
     let (clean, outcome, _) = size(fake(None), load).await;
     assert_eq!(outcome, Outcome::Recommended);
     // 3 s after the endpoint starts: inside the second step (100 rps, far below capacity).
