@@ -51,18 +51,41 @@ async fn an_overshoot_past_twice_mlflows_capacity_still_finds_its_closed_loop_th
         return;
     };
     let url = server.invocations_url();
-    // The reference: the best of 1 to 8 closed loops.
+    // The reference: the closed-loop throughput at the best of 1 to 8 clients. This machine's
+    // other work moves a Python server's throughput by ±20 % from one second to the next, so it
+    // is the median of three runs at that many clients, before the campaign and after it.
     closed_loop(&url, &server.body, 1, Duration::from_secs(1)).await;
-    let mut best: f64 = 0.0;
+    let mut sweep = Vec::new();
     for clients in [1, 2, 4, 8] {
-        best = best.max(closed_loop(&url, &server.body, clients, Duration::from_secs(3)).await);
+        sweep.push((
+            closed_loop(&url, &server.body, clients, Duration::from_secs(2)).await,
+            clients,
+        ));
     }
-    assert!(best > 10.0, "MLflow served only {best:.1} rps closed-loop");
+    let clients = sweep
+        .iter()
+        .copied()
+        .reduce(|a, b| if b.0 > a.0 { b } else { a })
+        .unwrap()
+        .1;
+    let median_of_three = || async {
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            runs.push(closed_loop(&url, &server.body, clients, Duration::from_secs(3)).await);
+        }
+        runs.sort_by(f64::total_cmp);
+        runs[1]
+    };
+    let before = median_of_three().await;
+    assert!(
+        before > 10.0,
+        "MLflow served only {before:.1} rps closed-loop"
+    );
 
     // The defaults from 1 rps (growth 8) overshoot to several times the capacity.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("mlflow.toml");
-    let text = campaign("mlflow", &url, 300.0, "")
+    let text = campaign("mlflow", &url, 1000.0, "")
         .replace("step_seconds = 2", "step_seconds = 3")
         .replace("warmup_seconds = 0.5", "warmup_seconds = 1")
         .replace(
@@ -93,7 +116,11 @@ async fn an_overshoot_past_twice_mlflows_capacity_still_finds_its_closed_loop_th
         })
         .collect::<Vec<_>>()
         .join("\n");
-    eprintln!("closed-loop best {best:.1} rps\n{table}");
+    let after = median_of_three().await;
+    let best = (before + after) / 2.0;
+    eprintln!(
+        "closed loop: sweep {sweep:?}; {clients} clients: {before:.1} rps before, {after:.1} after\n{table}"
+    );
     assert_eq!(finished.outcome, Outcome::Recommended, "{table}");
     assert!(
         steps.iter().any(|s| s.offered_rps >= 2.0 * best),
