@@ -30,7 +30,7 @@ pub use load::{Arrivals, LoadConfig, SearchKind};
 pub use payload::{PayloadConfig, PayloadFile};
 pub use recommend::RecommendConfig;
 pub use requirements::Requirements;
-pub use target::{TargetConfig, TargetKind, is_endpoint_name};
+pub use target::{SagemakerClient, TargetConfig, TargetKind, is_endpoint_name};
 
 /// A whole sizing campaign, as written in `campaign.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -84,6 +84,7 @@ impl Campaign {
             ))
         })?;
         campaign.payload.resolve_paths(base);
+        campaign.target.resolve_paths(base);
         campaign
             .validate()
             .map_err(|issue| issue.into_error(file, text))?;

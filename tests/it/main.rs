@@ -21,5 +21,6 @@ mod pages;
 mod resume;
 mod sagemaker;
 mod sagemaker_cli;
+mod sagemaker_fast;
 mod sagemaker_moto;
 mod spine;

@@ -99,3 +99,4 @@ pub mod control_plane;
 pub mod faults;
 pub mod managed;
 pub mod moto;
+pub mod sigv4_server;
