@@ -109,6 +109,7 @@ async fn both_clients_sign_requests_an_independent_sigv4_check_accepts_and_a_wro
 async fn the_fast_client_puts_the_same_fields_on_the_wire_as_the_sdk() {
     let body = "a,b,c\n1,2,3\n";
     let mut firsts = Vec::new();
+    let mut hosts = Vec::new();
     for client in CLIENTS {
         let server = Sigv4Server::start(SECRET_KEY).await;
         let mut cfg = config(&server.base_url(), client);
@@ -126,7 +127,11 @@ async fn the_fast_client_puts_the_same_fields_on_the_wire_as_the_sdk() {
         let s = step_with(target, 20.0, 0.2, body).await;
         assert_eq!(s.errors, 0, "{client:?}: {s:#?}");
         firsts.push(server.seen().into_iter().next().unwrap());
+        hosts.push(format!("127.0.0.1:{}", server.addr.port()));
     }
+    // Each client had its own server: the Host header names each one's port.
+    assert_eq!(firsts[0].header("host"), Some(hosts[0].as_str()));
+    assert_eq!(firsts[1].header("host"), Some(hosts[1].as_str()));
     let (fast, sdk) = (&firsts[0], &firsts[1]);
     assert_eq!(fast.method, sdk.method);
     assert_eq!(fast.path, sdk.path);
@@ -148,7 +153,7 @@ async fn the_fast_client_puts_the_same_fields_on_the_wire_as_the_sdk() {
         "amz-sdk-invocation-id",
         "amz-sdk-request",
     ];
-    let per_request = ["authorization", "x-amz-date"];
+    let per_request = ["authorization", "x-amz-date", "host"];
     for (name, value) in &sdk.headers {
         if sdk_only.contains(&name.as_str()) || per_request.contains(&name.as_str()) {
             continue;
@@ -258,7 +263,7 @@ async fn an_untrusted_ca_or_a_certificate_for_another_name_is_a_connect_error_na
     let trusted_other = ca_file(dir.path(), other.cert_pem.as_deref().unwrap());
     for (url, extra, why) in [
         (server.base_url(), vec![], "UnknownIssuer"),
-        (other.base_url(), vec![trusted_other], "NotValidForName"),
+        (other.base_url(), vec![trusted_other], "not valid for name"),
     ] {
         let mut cfg = config(&url, SagemakerClient::Fast);
         cfg.extra_ca = extra.clone();
