@@ -211,6 +211,13 @@ pub fn validate(t: &TargetConfig, deployed: bool) -> Result<(), Issue> {
                     "applies only to kind = \"http\"; use custom_attributes for SageMaker".into(),
                 ));
             }
+            if t.ca_cert.is_some() && t.client == Some(SagemakerClient::Sdk) {
+                return Err(bad(
+                    "target",
+                    "ca_cert",
+                    "is used only by the fast client; remove client = \"sdk\" or ca_cert".into(),
+                ));
+            }
             if let Some(u) = &t.endpoint_url
                 && !(u.starts_with("http://") || u.starts_with("https://"))
             {

@@ -297,3 +297,78 @@ async fn an_untrusted_ca_or_a_certificate_for_another_name_is_a_connect_error_na
     assert_eq!(server.verified(), (0, 0));
     assert_eq!(other.verified(), (0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_trusts_a_private_ca_from_ca_cert_or_aws_ca_bundle_and_a_bad_ca_file_is_bad_input() {
+    let server = Sigv4Server::start_tls(SECRET_KEY, &["127.0.0.1"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ca.pem"),
+        server.cert_pem.as_deref().unwrap(),
+    )
+    .unwrap();
+    let url = server.base_url();
+    let probe = |extra: &[&str]| {
+        let mut v = vec![
+            "probe",
+            "sagemaker://tls-endpoint",
+            "--rps",
+            "20",
+            "--duration",
+            "1s",
+            "--json",
+            "--quiet",
+            "--endpoint-url",
+            &url,
+        ];
+        v.extend_from_slice(extra);
+        v.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let bundle = dir.path().join("ca.pem");
+    let bundle = bundle.to_str().unwrap();
+    let mut with_bundle = AWS_ENV.to_vec();
+    with_bundle.push(("AWS_CA_BUNDLE", bundle));
+    for (args, env) in [
+        (probe(&["--ca-cert", "ca.pem"]), AWS_ENV.to_vec()),
+        (probe(&[]), with_bundle),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run_bin_env(&args, dir.path(), &env).await;
+        let (stdout, stderr) = crate::common::text(&o);
+        assert_eq!(o.status.code(), Some(0), "{args:?}\n{stdout}\n{stderr}");
+        let step: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(step["requests"].as_u64(), Some(20), "{step:#}");
+        assert_eq!(step["errors"].as_u64(), Some(0), "{step:#}");
+    }
+    assert_eq!(server.verified(), (40, 0));
+
+    // Without the CA: every request fails to connect, and the summary says TLS.
+    let loud: Vec<String> = probe(&[]).into_iter().filter(|a| a != "--quiet").collect();
+    let o = run_bin_env(
+        &loud.iter().map(String::as_str).collect::<Vec<_>>(),
+        dir.path(),
+        &AWS_ENV,
+    )
+    .await;
+    let (stdout, stderr) = crate::common::text(&o);
+    let step: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        step["errors_by_class"]["connect"].as_u64(),
+        Some(20),
+        "{step:#}"
+    );
+    assert!(stderr.contains("TLS handshake"), "{stderr}");
+
+    // A CA file that is not there, or a client that does not use it: exit 2, naming the fix.
+    for (extra, want) in [
+        (vec!["--ca-cert", "missing.pem"], "missing.pem"),
+        (vec!["--ca-cert", "ca.pem", "--client", "sdk"], "--ca-cert"),
+    ] {
+        let args = probe(&extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run_bin_env(&args, dir.path(), &AWS_ENV).await;
+        let (stdout, stderr) = crate::common::text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}\n{stdout}\n{stderr}");
+        assert!(stderr.contains(want), "{stderr}");
+    }
+}
