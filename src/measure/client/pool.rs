@@ -187,3 +187,77 @@ impl Pool {
         Err(last)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A TLS server on loopback answering every read with an empty 200.
+    async fn tls_server() -> (u16, String) {
+        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+        let pem = ck.cert.pem();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![ck.cert.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut s) = acceptor.accept(sock).await else {
+                        return;
+                    };
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0
+                            || s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                                .await
+                                .is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (port, pem)
+    }
+
+    #[tokio::test]
+    async fn a_new_tls_connection_resumes_the_session_of_an_earlier_one() {
+        let (port, pem) = tls_server().await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, pem).unwrap();
+        let config = super::super::tls::client_config(&[super::super::tls::ExtraCa {
+            path: ca,
+            named_by: "test".into(),
+        }])
+        .unwrap();
+        let pool = Pool::new("127.0.0.1", port, Duration::from_secs(5), Some(config)).unwrap();
+        let idle = pool.stack();
+        let body = bytes::Bytes::from_static(b"{}");
+        let mut kinds = Vec::new();
+        for _ in 0..2 {
+            // Never checked in: each round opens a new connection.
+            let Ok(mut c) = pool.checkout(idle).await else {
+                panic!("no TLS connection")
+            };
+            let a = c
+                .exchange(b"POST / HTTP/1.1\r\nhost: x\r\n", &body)
+                .await
+                .unwrap();
+            assert_eq!(a.status, 200);
+            kinds.push(c.tls_resumed());
+        }
+        assert_eq!(kinds, vec![Some(false), Some(true)]);
+    }
+}
