@@ -1,5 +1,6 @@
-//! The SageMaker target through both clients (the fast one and the real AWS SDK) against moto, the AWS emulator: an endpoint
-//! created through moto's control plane, then a campaign and a probe to its InvokeEndpoint.
+//! The SageMaker target through both clients (the fast one and the real AWS SDK) against moto,
+//! the AWS emulator: an endpoint created through moto's control plane, then a campaign and a
+//! probe to its InvokeEndpoint.
 //! Under CI=true a missing moto is a failure; elsewhere the test says loudly that it skipped.
 
 use crate::common::aws::*;
