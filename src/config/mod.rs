@@ -284,6 +284,37 @@ peak_tps = 50
     }
 
     #[test]
+    fn the_sagemaker_client_and_ca_cert_are_checked_and_ca_cert_resolves_from_the_campaign_folder()
+    {
+        let e = err(&MINIMAL.replace("[payload]", "client = \"sdk\"\n[payload]"));
+        assert!(
+            e.contains("client applies only to kind = \"sagemaker\""),
+            "{e}"
+        );
+        let sm = MINIMAL.replace(
+            "kind = \"http\"\nurl = \"http://127.0.0.1:9/invocations\"",
+            "kind = \"sagemaker\"\nendpoint_name = \"ep\"",
+        );
+        let c = parse(&sm).unwrap();
+        assert_eq!(c.target.sagemaker_client(), SagemakerClient::Fast);
+        let e = err(&sm.replace("[payload]", "client = \"turbo\"\n[payload]"));
+        assert!(e.contains("fast") && e.contains("sdk"), "{e}");
+        let e = err(&sm.replace(
+            "[payload]",
+            "client = \"sdk\"\nca_cert = \"ca.pem\"\n[payload]",
+        ));
+        assert!(e.contains("ca_cert is used only by the fast client"), "{e}");
+        let c = parse(&sm.replace("[payload]", "ca_cert = \"certs/ca.pem\"\n[payload]")).unwrap();
+        assert_eq!(c.target.ca_cert, Some(PathBuf::from("/base/certs/ca.pem")));
+        // Left out of the report's campaign when not set.
+        let json = serde_json::to_value(parse(&sm).unwrap().target).unwrap();
+        assert!(
+            json.get("client").is_none() && json.get("ca_cert").is_none(),
+            "{json}"
+        );
+    }
+
+    #[test]
     fn sagemaker_endpoint_names_follow_the_service_pattern() {
         for good in ["a", "my-endpoint-1", "A--b", &"x".repeat(63)] {
             assert!(is_endpoint_name(good), "{good}");
