@@ -54,6 +54,13 @@ pub struct ProbeArgs {
     /// SageMaker: the production variant to invoke (TargetVariant).
     #[arg(long)]
     pub variant: Option<String>,
+    /// SageMaker: the client that sends requests: fast (signed requests on rightsize's own
+    /// HTTP/1.1 client, the default) or sdk (the AWS SDK's InvokeEndpoint).
+    #[arg(long, value_parser = ["fast", "sdk"])]
+    pub client: Option<String>,
+    /// A PEM file of CA certificates to trust for TLS, beside the system's.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     #[arg(long, default_value = "application/json")]
     pub content_type: String,
     #[arg(long, default_value = "application/json")]
@@ -93,6 +100,8 @@ impl ProbeArgs {
             region: None,
             endpoint_url: None,
             variant: None,
+            client: None,
+            ca_cert: None,
             content_type: "application/json".into(),
             accept: "application/json".into(),
             body: None,
@@ -143,6 +152,7 @@ pub fn campaign_of(a: &ProbeArgs) -> Result<Campaign> {
                 ("--region", a.region.is_some()),
                 ("--endpoint-url", a.endpoint_url.is_some()),
                 ("--variant", a.variant.is_some()),
+                ("--client", a.client.is_some()),
             ] {
                 if set {
                     return Err(Error::input(format!(
@@ -160,12 +170,20 @@ pub fn campaign_of(a: &ProbeArgs) -> Result<Campaign> {
                 ("region", &a.region),
                 ("endpoint_url", &a.endpoint_url),
                 ("variant", &a.variant),
+                ("client", &a.client),
             ] {
                 if let Some(v) = v {
                     put(&mut target, k, v.clone().into());
                 }
             }
         }
+    }
+    if let Some(p) = &a.ca_cert {
+        put(
+            &mut target,
+            "ca_cert",
+            p.to_string_lossy().into_owned().into(),
+        );
     }
     put(&mut target, "content_type", a.content_type.clone().into());
     put(&mut target, "accept", a.accept.clone().into());
@@ -273,6 +291,8 @@ fn flag_of(section: &str, key: &str) -> String {
         "endpoint_url" => "--endpoint-url",
         "region" => "--region",
         "variant" => "--variant",
+        "client" => "--client",
+        "ca_cert" => "--ca-cert",
         "content_type" => "--content-type",
         "accept" => "--accept",
         "p99_ms" => "--p99-ms",

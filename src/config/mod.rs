@@ -30,7 +30,7 @@ pub use load::{Arrivals, LoadConfig, SearchKind};
 pub use payload::{PayloadConfig, PayloadFile};
 pub use recommend::RecommendConfig;
 pub use requirements::Requirements;
-pub use target::{TargetConfig, TargetKind, is_endpoint_name};
+pub use target::{SagemakerClient, TargetConfig, TargetKind, is_endpoint_name};
 
 /// A whole sizing campaign, as written in `campaign.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -84,6 +84,7 @@ impl Campaign {
             ))
         })?;
         campaign.payload.resolve_paths(base);
+        campaign.target.resolve_paths(base);
         campaign
             .validate()
             .map_err(|issue| issue.into_error(file, text))?;
@@ -279,6 +280,37 @@ peak_tps = 50
         assert!(
             e.contains("endpoint_name applies only to kind = \"sagemaker\""),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn the_sagemaker_client_and_ca_cert_are_checked_and_ca_cert_resolves_from_the_campaign_folder()
+    {
+        let e = err(&MINIMAL.replace("[payload]", "client = \"sdk\"\n[payload]"));
+        assert!(
+            e.contains("client applies only to kind = \"sagemaker\""),
+            "{e}"
+        );
+        let sm = MINIMAL.replace(
+            "kind = \"http\"\nurl = \"http://127.0.0.1:9/invocations\"",
+            "kind = \"sagemaker\"\nendpoint_name = \"ep\"",
+        );
+        let c = parse(&sm).unwrap();
+        assert_eq!(c.target.sagemaker_client(), SagemakerClient::Fast);
+        let e = err(&sm.replace("[payload]", "client = \"turbo\"\n[payload]"));
+        assert!(e.contains("fast") && e.contains("sdk"), "{e}");
+        let e = err(&sm.replace(
+            "[payload]",
+            "client = \"sdk\"\nca_cert = \"ca.pem\"\n[payload]",
+        ));
+        assert!(e.contains("ca_cert is used only by the fast client"), "{e}");
+        let c = parse(&sm.replace("[payload]", "ca_cert = \"certs/ca.pem\"\n[payload]")).unwrap();
+        assert_eq!(c.target.ca_cert, Some(PathBuf::from("/base/certs/ca.pem")));
+        // Left out of the report's campaign when not set.
+        let json = serde_json::to_value(parse(&sm).unwrap().target).unwrap();
+        assert!(
+            json.get("client").is_none() && json.get("ca_cert").is_none(),
+            "{json}"
         );
     }
 

@@ -1,6 +1,7 @@
 //! `[target]`: what requests are sent to, an HTTP model server or a SageMaker endpoint.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +12,18 @@ use super::issue::{Issue, bad};
 pub enum TargetKind {
     Http,
     Sagemaker,
+}
+
+/// Which client sends SageMaker requests.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SagemakerClient {
+    /// The load generator's own HTTP/1.1 client, each request signed with the SDK's SigV4
+    /// signer: the cheapest path per request.
+    #[default]
+    Fast,
+    /// The AWS SDK's `InvokeEndpoint`: the reference the fast client is tested against.
+    Sdk,
 }
 
 /// What to send requests to.
@@ -45,6 +58,13 @@ pub struct TargetConfig {
     pub inference_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_attributes: Option<String>,
+    /// sagemaker only: `fast` (default) or `sdk`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<SagemakerClient>,
+    /// A PEM file of CA certificates trusted beside the platform's for TLS (private CAs,
+    /// TLS-inspecting proxies). Relative to the campaign file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
     #[serde(default = "default_json")]
     pub content_type: String,
     #[serde(default = "default_json")]
@@ -57,6 +77,22 @@ pub struct TargetConfig {
     /// Instances serving the endpoint during the test; MAX_RPS is divided by it.
     #[serde(default = "default_one")]
     pub instance_count: u32,
+}
+
+impl TargetConfig {
+    /// Resolves a relative `ca_cert` against the campaign file's folder.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        if let Some(p) = &self.ca_cert
+            && p.is_relative()
+        {
+            self.ca_cert = Some(base.join(p));
+        }
+    }
+
+    /// The SageMaker client this target uses.
+    pub fn sagemaker_client(&self) -> SagemakerClient {
+        self.client.unwrap_or_default()
+    }
 }
 
 fn default_json() -> String {
@@ -110,6 +146,7 @@ pub fn validate(t: &TargetConfig, deployed: bool) -> Result<(), Issue> {
                 ("inference_component", t.inference_component.is_some()),
                 ("inference_id", t.inference_id.is_some()),
                 ("custom_attributes", t.custom_attributes.is_some()),
+                ("client", t.client.is_some()),
             ] {
                 if set {
                     return Err(bad(
@@ -172,6 +209,13 @@ pub fn validate(t: &TargetConfig, deployed: bool) -> Result<(), Issue> {
                     "target",
                     "headers",
                     "applies only to kind = \"http\"; use custom_attributes for SageMaker".into(),
+                ));
+            }
+            if t.ca_cert.is_some() && t.client == Some(SagemakerClient::Sdk) {
+                return Err(bad(
+                    "target",
+                    "ca_cert",
+                    "is used only by the fast client; remove client = \"sdk\" or ca_cert".into(),
                 ));
             }
             if let Some(u) = &t.endpoint_url

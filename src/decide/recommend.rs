@@ -284,6 +284,8 @@ mod tests {
             inference_component: None,
             inference_id: None,
             custom_attributes: None,
+            client: None,
+            ca_cert: None,
             content_type: "application/json".into(),
             accept: "application/json".into(),
             timeout_ms: 1000,

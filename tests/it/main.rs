@@ -22,5 +22,6 @@ mod real_server;
 mod resume;
 mod sagemaker;
 mod sagemaker_cli;
+mod sagemaker_fast;
 mod sagemaker_moto;
 mod spine;

@@ -1,5 +1,6 @@
-//! The SageMaker target through the real AWS SDK against moto, the AWS emulator: an endpoint
-//! created through moto's control plane, then a campaign and a probe to its InvokeEndpoint.
+//! The SageMaker target through both clients (the fast one and the real AWS SDK) against moto,
+//! the AWS emulator: an endpoint created through moto's control plane, then a campaign and a
+//! probe to its InvokeEndpoint.
 //! Under CI=true a missing moto is a failure; elsewhere the test says loudly that it skipped.
 
 use crate::common::aws::*;
@@ -58,13 +59,20 @@ async fn create_moto_endpoint(moto: &Moto, name: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_campaign_through_the_sdk_to_motos_invoke_endpoint_counts_successes() {
-    let test = "a_campaign_through_the_sdk_to_motos_invoke_endpoint_counts_successes";
+async fn a_campaign_through_either_client_to_motos_invoke_endpoint_counts_successes() {
+    let test = "a_campaign_through_either_client_to_motos_invoke_endpoint_counts_successes";
     let Some(moto) = Moto::start(test) else {
         return;
     };
     create_moto_endpoint(&moto, "moto-endpoint").await;
 
+    // The fast client (the default), then the SDK.
+    for client in ["fast", "sdk"] {
+        campaign_and_probe_through(&moto, client).await;
+    }
+}
+
+async fn campaign_and_probe_through(moto: &Moto, client: &str) {
     let dir = tempfile::tempdir().unwrap();
     let campaign_text = sagemaker_campaign(
         "moto",
@@ -72,7 +80,11 @@ async fn a_campaign_through_the_sdk_to_motos_invoke_endpoint_counts_successes() 
         2000.0,
         "search = \"walk\"\nwalk = [5, 10]",
     )
-    .replace("sized-endpoint", "moto-endpoint");
+    .replace("sized-endpoint", "moto-endpoint")
+    .replace(
+        "region = \"us-east-1\"\n",
+        &format!("region = \"us-east-1\"\nclient = \"{client}\"\n"),
+    );
     std::fs::write(dir.path().join("c.toml"), campaign_text).unwrap();
     let o = run_bin_env(
         &["run", "c.toml", "--out", "r", "--quiet"],
@@ -81,7 +93,7 @@ async fn a_campaign_through_the_sdk_to_motos_invoke_endpoint_counts_successes() 
     )
     .await;
     let (stdout, stderr) = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(o.status.code(), Some(0), "{client}: {stdout}\n{stderr}");
     let json = read_json(&dir.path().join("r/report.json"));
     assert_matches_schema(&json, "report.schema.json");
     let steps = json["steps"].as_array().unwrap();
@@ -118,6 +130,8 @@ async fn a_campaign_through_the_sdk_to_motos_invoke_endpoint_counts_successes() 
             "--duration",
             "1s",
             "--json",
+            "--client",
+            client,
         ],
         dir.path(),
         &env,

@@ -1,5 +1,5 @@
 //! Which error class a transport failure belongs to, read from the error's cause chain. Shared
-//! by the HTTP/1.1 client, the reqwest path and the SDK path, so a refused connection is
+//! by the HTTP/1.1 client and the SDK path, so a refused connection is
 //! `connect` and a stalled one `timeout` whichever client saw it.
 
 use crate::measure::stats::ErrorClass;

@@ -1,13 +1,22 @@
 //! A minimal HTTP/1.1 client connection for the load generator's hot path: one request at a
-//! time on a kept-alive TCP connection, the request head rendered once per target, the answer
-//! parsed in place with httparse and its body read and dropped (Content-Length, chunked, or up
-//! to the close). No allocation, no channel and no task per request: one `write` and usually
-//! one `read`. `scripts/bench` measured it against hyper's low-level and pooled clients
-//! (`docs/benchmarks.md`); `https://` still goes through reqwest.
+//! time on a kept-alive TCP or TLS connection ([`Wire`]), the request head rendered by the
+//! target, the answer parsed in place with httparse and its body read and dropped
+//! (Content-Length, chunked, or up to the close). No allocation, no channel and no task per
+//! request: one `write` and usually one `read`. `scripts/bench` measured it against hyper's
+//! low-level and pooled clients and oha (`docs/benchmarks.md`).
+//!
+//! A SageMaker call also needs a little of the answer: [`Kept`] holds the invoked variant and,
+//! for an error, the error type header and the start of the body, in buffers the connection
+//! reuses.
+
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 use crate::measure::stats::ErrorClass;
 
@@ -19,12 +28,109 @@ const MAX_HEADERS: usize = 100;
 const COPY_BODY: usize = 64 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Error bodies kept for classification and messages, at most.
+const KEEP_BODY: usize = 16 * 1024;
+
+/// The byte stream under a connection: plain TCP, or TLS over TCP.
+pub enum Wire {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Wire {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Wire::Plain(s) => s,
+            Wire::Tls(s) => s.get_ref().0,
+        }
+    }
+}
+
+impl AsyncRead for Wire {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Wire::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Wire::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Wire {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Wire::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Wire::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Wire::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Wire::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Wire::Plain(s) => s.is_write_vectored(),
+            Wire::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Wire::Plain(s) => Pin::new(s).poll_flush(cx),
+            Wire::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Wire::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Wire::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// What a SageMaker call keeps of an answer: the `x-amzn-invoked-production-variant` and
+/// `x-amzn-errortype` headers and, for a status of 300 or more, up to [`KEEP_BODY`] bytes of
+/// the body. Empty when the answer did not carry them.
+#[derive(Default)]
+pub struct Kept {
+    pub variant: Option<Vec<u8>>,
+    pub error_type: Option<Vec<u8>>,
+    pub body: Vec<u8>,
+}
+
+impl Kept {
+    fn clear(&mut self) {
+        self.variant = None;
+        self.error_type = None;
+        self.body.clear();
+    }
+}
+
 /// One open connection and its buffers, reused for every request it carries.
 pub struct H1Conn {
-    stream: TcpStream,
+    stream: Wire,
     /// Bytes read and not yet consumed.
     buf: Vec<u8>,
     out: Vec<u8>,
+    /// Whether answers are read into `kept`.
+    keep: bool,
+    kept: Kept,
 }
 
 /// What came back: the status, and whether the connection may carry another request.
@@ -41,22 +147,46 @@ enum Framing {
 }
 
 impl H1Conn {
-    pub fn new(stream: TcpStream) -> H1Conn {
+    pub fn new(stream: Wire) -> H1Conn {
         H1Conn {
             stream,
             buf: Vec::with_capacity(READ_CHUNK),
             out: Vec::with_capacity(1024),
+            keep: false,
+            kept: Kept::default(),
         }
+    }
+
+    /// Whether the TLS session of this connection was resumed rather than negotiated in full
+    /// (`None` on plain TCP).
+    pub fn tls_resumed(&self) -> Option<bool> {
+        match &self.stream {
+            Wire::Plain(_) => None,
+            Wire::Tls(s) => {
+                Some(s.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed))
+            }
+        }
+    }
+
+    /// Like [`H1Conn::exchange`], and keeps what a SageMaker call reads of the answer.
+    pub async fn exchange_keeping(
+        &mut self,
+        head: &[u8],
+        body: &Bytes,
+    ) -> Result<(Answer, &Kept), ErrorClass> {
+        self.keep = true;
+        self.kept.clear();
+        let r = self.exchange(head, body).await;
+        self.keep = false;
+        r.map(|a| (a, &self.kept))
     }
 
     /// Whether the server closed (or wrote to) the connection while it was idle. Costs no
     /// system call: a read that came back short cleared tokio's readiness, so a readable
     /// socket here means the server sent something after the last answer, most often its FIN.
     pub async fn closed_while_idle(&self) -> bool {
-        std::future::poll_fn(|cx| {
-            std::task::Poll::Ready(self.stream.poll_read_ready(cx).is_ready())
-        })
-        .await
+        let tcp = self.stream.tcp();
+        std::future::poll_fn(|cx| Poll::Ready(tcp.poll_read_ready(cx).is_ready())).await
     }
 
     /// Sends `head` (request line and headers, without Content-Length and the blank line)
@@ -75,6 +205,8 @@ impl H1Conn {
             self.stream.write_all(&self.out).await.map_err(io_class)?;
             self.stream.write_all(body).await.map_err(io_class)?;
         }
+        // TLS may hold the last record back until flushed; on TCP this costs nothing.
+        self.stream.flush().await.map_err(io_class)?;
         self.buf.clear();
         loop {
             let (status, framing, keep) = self.read_head().await?;
@@ -82,17 +214,18 @@ impl H1Conn {
             if (100..200).contains(&status) && status != 101 {
                 continue;
             }
+            let sink = self.keep && status >= 300;
             let reusable = match framing {
                 Framing::Length(n) => {
-                    self.skip(n).await?;
+                    self.skip(n, sink).await?;
                     keep
                 }
                 Framing::Chunked => {
-                    self.skip_chunked().await?;
+                    self.skip_chunked(sink).await?;
                     keep
                 }
                 Framing::UntilClose => {
-                    self.skip_to_close().await?;
+                    self.skip_to_close(sink).await?;
                     false
                 }
             };
@@ -114,7 +247,12 @@ impl H1Conn {
 
     async fn read_head(&mut self) -> Result<(u16, Framing, bool), ErrorClass> {
         loop {
-            match parse_head(&self.buf)? {
+            let kept = if self.keep {
+                Some(&mut self.kept)
+            } else {
+                None
+            };
+            match parse_head(&self.buf, kept)? {
                 Some((n, status, framing, keep)) => {
                     self.buf.drain(..n);
                     return Ok((status, framing, keep));
@@ -126,10 +264,13 @@ impl H1Conn {
         }
     }
 
-    /// Consumes `n` body bytes.
-    async fn skip(&mut self, mut n: u64) -> Result<(), ErrorClass> {
+    /// Consumes `n` body bytes; with `sink`, keeps their start in `kept.body`.
+    async fn skip(&mut self, mut n: u64, sink: bool) -> Result<(), ErrorClass> {
         loop {
             let have = (self.buf.len() as u64).min(n);
+            if sink {
+                self.keep_body(have as usize);
+            }
             self.buf.drain(..have as usize);
             n -= have;
             if n == 0 {
@@ -139,8 +280,15 @@ impl H1Conn {
         }
     }
 
+    fn keep_body(&mut self, have: usize) {
+        let room = KEEP_BODY.saturating_sub(self.kept.body.len());
+        self.kept
+            .body
+            .extend_from_slice(&self.buf[..have.min(room)]);
+    }
+
     /// Consumes a chunked body and its trailers.
-    async fn skip_chunked(&mut self) -> Result<(), ErrorClass> {
+    async fn skip_chunked(&mut self, sink: bool) -> Result<(), ErrorClass> {
         loop {
             let line = self.line().await?;
             let size = chunk_size(&self.buf[..line]).ok_or(ErrorClass::Other)?;
@@ -155,7 +303,8 @@ impl H1Conn {
                     }
                 }
             }
-            self.skip(size + 2).await?;
+            self.skip(size, sink).await?;
+            self.skip(2, false).await?;
         }
     }
 
@@ -172,8 +321,11 @@ impl H1Conn {
         }
     }
 
-    async fn skip_to_close(&mut self) -> Result<(), ErrorClass> {
+    async fn skip_to_close(&mut self, sink: bool) -> Result<(), ErrorClass> {
         loop {
+            if sink {
+                self.keep_body(self.buf.len());
+            }
             self.buf.clear();
             self.buf.reserve(READ_CHUNK);
             match self.stream.read_buf(&mut self.buf).await {
@@ -187,13 +339,28 @@ impl H1Conn {
 
 /// Parses a response head at the start of `buf`: its length, status, framing and whether the
 /// connection stays open; `None` while it is incomplete. Not HTTP (or more than
-/// `MAX_HEADERS` headers) is `other`, as hyper counts a parse error.
-fn parse_head(buf: &[u8]) -> Result<Option<(usize, u16, Framing, bool)>, ErrorClass> {
+/// `MAX_HEADERS` headers) is `other`, as hyper counts a parse error. With `kept`, the
+/// headers a SageMaker call reads are copied there.
+fn parse_head(
+    buf: &[u8],
+    kept: Option<&mut Kept>,
+) -> Result<Option<(usize, u16, Framing, bool)>, ErrorClass> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     match resp.parse(buf) {
         Ok(httparse::Status::Complete(n)) => {
             let status = resp.code.unwrap_or(0);
+            if let Some(k) = kept {
+                for h in resp.headers.iter() {
+                    if h.name
+                        .eq_ignore_ascii_case("x-amzn-invoked-production-variant")
+                    {
+                        k.variant = Some(h.value.to_vec());
+                    } else if h.name.eq_ignore_ascii_case("x-amzn-errortype") {
+                        k.error_type = Some(h.value.to_vec());
+                    }
+                }
+            }
             let (framing, keep) = framing_of(status, resp.version, resp.headers)?;
             Ok(Some((n, status, framing, keep)))
         }
@@ -318,7 +485,7 @@ mod tests {
             head.extend_from_slice(format!("x-h{i}: v\r\n").as_bytes());
         }
         head.extend_from_slice(b"\r\nok");
-        let (n, status, f, keep) = parse_head(&head).unwrap().unwrap();
+        let (n, status, f, keep) = parse_head(&head, None).unwrap().unwrap();
         assert_eq!((status, keep), (200, true));
         assert!(matches!(f, Framing::Length(2)));
         assert_eq!(&head[n..], b"ok");
@@ -328,7 +495,7 @@ mod tests {
             more.extend_from_slice(format!("x-h{i}: v\r\n").as_bytes());
         }
         more.extend_from_slice(b"\r\n");
-        assert_eq!(parse_head(&more).err(), Some(ErrorClass::Other));
+        assert_eq!(parse_head(&more, None).err(), Some(ErrorClass::Other));
     }
 
     #[test]

@@ -2,18 +2,23 @@
 //!
 //! A [`Target`] sends one request body and says what became of it as an [`Outcome`]; the load
 //! generator owns the clock, so every target is timed the same way. [`AnyTarget`] picks the
-//! implementation a campaign names.
+//! implementation a campaign names: HTTP, SageMaker through the fast signed client (the
+//! default), or SageMaker through the AWS SDK (`[target] client = "sdk"`).
 
 pub mod classify;
+mod credentials;
 pub mod h1;
 pub mod http;
+pub mod pool;
 pub mod resolve;
 pub mod sagemaker;
+pub mod sigv4;
 mod target;
+pub mod tls;
 
 use bytes::Bytes;
 
-use crate::config::{Campaign, TargetKind};
+use crate::config::{Campaign, SagemakerClient, TargetKind};
 use crate::error::Result;
 use crate::measure::stats::{ErrorClass, Outcome};
 
@@ -23,6 +28,7 @@ pub use target::{ErrorSamples, Target};
 pub enum AnyTarget {
     Http(http::HttpTarget),
     Sagemaker(sagemaker::SagemakerTarget),
+    FastSagemaker(sigv4::FastSagemakerTarget),
 }
 
 impl AnyTarget {
@@ -32,12 +38,30 @@ impl AnyTarget {
             TargetKind::Http => Ok(AnyTarget::Http(http::HttpTarget::new(
                 &http::HttpTargetConfig::from_campaign(c)?,
             )?)),
-            TargetKind::Sagemaker => Ok(AnyTarget::Sagemaker(
-                sagemaker::SagemakerTarget::new(&sagemaker::SagemakerTargetConfig::from_campaign(
-                    c,
-                )?)
-                .await?,
-            )),
+            TargetKind::Sagemaker => {
+                AnyTarget::sagemaker(&sagemaker::SagemakerTargetConfig::from_campaign(c)?).await
+            }
+        }
+    }
+
+    /// The SageMaker target through the client `cfg.client` names.
+    pub async fn sagemaker(cfg: &sagemaker::SagemakerTargetConfig) -> Result<AnyTarget> {
+        Ok(match cfg.client {
+            SagemakerClient::Fast => {
+                AnyTarget::FastSagemaker(sigv4::FastSagemakerTarget::new(cfg).await?)
+            }
+            SagemakerClient::Sdk => {
+                AnyTarget::Sagemaker(sagemaker::SagemakerTarget::new(cfg).await?)
+            }
+        })
+    }
+
+    /// The region a SageMaker target signs for.
+    pub fn region(&self) -> Option<&str> {
+        match self {
+            AnyTarget::Http(_) => None,
+            AnyTarget::Sagemaker(t) => Some(t.region()),
+            AnyTarget::FastSagemaker(t) => Some(t.region()),
         }
     }
 }
@@ -47,6 +71,7 @@ impl Target for AnyTarget {
         match self {
             AnyTarget::Http(t) => t.invoke(body).await,
             AnyTarget::Sagemaker(t) => t.invoke(body).await,
+            AnyTarget::FastSagemaker(t) => t.invoke(body).await,
         }
     }
 
@@ -54,6 +79,7 @@ impl Target for AnyTarget {
         match self {
             AnyTarget::Http(t) => t.variant_names(),
             AnyTarget::Sagemaker(t) => t.variant_names(),
+            AnyTarget::FastSagemaker(t) => t.variant_names(),
         }
     }
 
@@ -61,6 +87,7 @@ impl Target for AnyTarget {
         match self {
             AnyTarget::Http(t) => t.error_samples(),
             AnyTarget::Sagemaker(t) => t.error_samples(),
+            AnyTarget::FastSagemaker(t) => t.error_samples(),
         }
     }
 }

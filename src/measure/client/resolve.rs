@@ -1,4 +1,4 @@
-//! Name resolution for the HTTP target. Names under the reserved `.invalid` top-level domain
+//! Name resolution for the fast clients. Names under the reserved `.invalid` top-level domain
 //! (RFC 6761) are refused here, without asking the system resolver, so a lookup that can never
 //! succeed never leaves the machine; every other name goes to the system resolver.
 
@@ -62,23 +62,6 @@ impl Service<Name> for LocalFirstResolver {
         }
         let fut = self.gai.call(name);
         Box::pin(async move { fut.await.map(|a| Box::new(a) as Addrs) })
-    }
-}
-
-/// The same rule for the HTTPS client.
-pub struct TlsResolver;
-
-impl reqwest::dns::Resolve for TlsResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            if never_resolves(&host) {
-                return Err(Box::new(refused(&host)) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
     }
 }
 

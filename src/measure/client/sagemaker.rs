@@ -13,18 +13,21 @@ use aws_config::retry::RetryConfig;
 use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sagemakerruntime::Client;
-use aws_sdk_sagemakerruntime::config::{Credentials, ProvideCredentials, Region};
+use aws_sdk_sagemakerruntime::config::{
+    Credentials, ProvideCredentials, Region, SharedCredentialsProvider,
+};
 use aws_sdk_sagemakerruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sagemakerruntime::operation::invoke_endpoint::InvokeEndpointError;
 use aws_sdk_sagemakerruntime::operation::invoke_endpoint::builders::InvokeEndpointInputBuilder;
 use aws_sdk_sagemakerruntime::primitives::Blob;
 use bytes::Bytes;
 
-use crate::config::Campaign;
+use crate::config::{Campaign, SagemakerClient};
 use crate::error::{Error, Result};
 use crate::measure::stats::{ErrorClass, MAX_VARIANTS, Outcome};
 
 use super::target::{ErrorSamples, Target};
+use super::tls::ExtraCa;
 
 /// What the SageMaker target needs to know.
 #[derive(Debug, Clone)]
@@ -46,6 +49,13 @@ pub struct SagemakerTargetConfig {
     pub timeout: Duration,
     /// Static credentials instead of the standard chain (tests, embedding tools).
     pub credentials: Option<Credentials>,
+    /// Another credentials provider instead of the standard chain (tests of expiry).
+    pub credentials_provider: Option<SharedCredentialsProvider>,
+    /// The fast client (signed requests on the load generator's HTTP/1.1 client,
+    /// [`super::sigv4`]) or the SDK's `InvokeEndpoint` (this module).
+    pub client: SagemakerClient,
+    /// CA certificates the fast client trusts beside the platform's.
+    pub extra_ca: Vec<ExtraCa>,
 }
 
 impl SagemakerTargetConfig {
@@ -68,6 +78,9 @@ impl SagemakerTargetConfig {
             inference_id: t.inference_id.clone(),
             timeout: Duration::from_millis(t.timeout_ms),
             credentials: None,
+            credentials_provider: None,
+            client: t.sagemaker_client(),
+            extra_ca: super::tls::extra_ca(t),
         })
     }
 
@@ -87,6 +100,9 @@ impl SagemakerTargetConfig {
             inference_id: None,
             timeout: Duration::from_secs(60),
             credentials: None,
+            credentials_provider: None,
+            client: SagemakerClient::default(),
+            extra_ca: Vec::new(),
         }
     }
 }
@@ -104,25 +120,7 @@ impl SagemakerTarget {
     /// Resolves region and credentials and builds the shared client. Fails (rather than sending
     /// a campaign of doomed requests) when either cannot be found.
     pub async fn new(cfg: &SagemakerTargetConfig) -> Result<SagemakerTarget> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            // Every attempt is measured: an SDK retry would hide throttling and inflate latency.
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
-                    .operation_timeout(cfg.timeout)
-                    .build(),
-            )
-            // A slow answer is the endpoint's to report, as a timeout, not the SDK's to cut off.
-            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
-        if let Some(r) = &cfg.region {
-            loader = loader.region(Region::new(r.clone()));
-        }
-        if let Some(c) = &cfg.credentials {
-            loader = loader.credentials_provider(c.clone());
-        }
-        let sdk = loader.load().await;
-
+        let sdk = load_sdk_config(cfg).await;
         let region = region_and_login(&sdk, "probe").await?;
 
         let mut conf = aws_sdk_sagemakerruntime::config::Builder::from(&sdk);
@@ -156,6 +154,32 @@ impl SagemakerTarget {
     pub fn region(&self) -> &str {
         &self.region
     }
+}
+
+/// The SDK configuration both SageMaker clients start from: the standard chain for region and
+/// credentials (unless the target names them), retries off, the campaign's timeouts.
+pub(super) async fn load_sdk_config(cfg: &SagemakerTargetConfig) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        // Every attempt is measured: an SDK retry would hide throttling and inflate latency.
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+                .operation_timeout(cfg.timeout)
+                .build(),
+        )
+        // A slow answer is the endpoint's to report, as a timeout, not the SDK's to cut off.
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+    if let Some(r) = &cfg.region {
+        loader = loader.region(Region::new(r.clone()));
+    }
+    if let Some(c) = &cfg.credentials {
+        loader = loader.credentials_provider(c.clone());
+    }
+    if let Some(p) = &cfg.credentials_provider {
+        loader = loader.credentials_provider(p.clone());
+    }
+    loader.load().await
 }
 
 impl Target for SagemakerTarget {
@@ -246,7 +270,7 @@ fn classify_service_error(err: &InvokeEndpointError, status: u16) -> ErrorClass 
 }
 
 /// Errors the service model does not name (throttling among them) by code, then by status.
-fn classify_unmodelled(code: Option<&str>, status: u16) -> ErrorClass {
+pub(super) fn classify_unmodelled(code: Option<&str>, status: u16) -> ErrorClass {
     match code {
         Some(
             "ThrottlingException"
@@ -309,7 +333,7 @@ pub(crate) async fn region_and_login(sdk: &aws_config::SdkConfig, command: &str)
     Ok(region)
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(err) = cur {
@@ -326,7 +350,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// Variant names seen in responses, each given a small index once, so a response costs one
 /// read lock and a short scan rather than a string allocation.
 #[derive(Default)]
-struct VariantTable {
+pub(super) struct VariantTable {
     names: RwLock<Vec<Box<str>>>,
 }
 
@@ -334,7 +358,7 @@ struct VariantTable {
 const OTHER_VARIANTS: &str = "(other variants)";
 
 impl VariantTable {
-    fn intern(&self, name: &str) -> u8 {
+    pub(super) fn intern(&self, name: &str) -> u8 {
         {
             let names = self.names.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(i) = names.iter().position(|n| &**n == name) {
@@ -356,7 +380,7 @@ impl VariantTable {
         last as u8
     }
 
-    fn names(&self) -> Vec<String> {
+    pub(super) fn names(&self) -> Vec<String> {
         self.names
             .read()
             .unwrap_or_else(PoisonError::into_inner)

@@ -100,3 +100,4 @@ pub mod faults;
 pub mod managed;
 pub mod mlflow;
 pub mod moto;
+pub mod sigv4_server;
