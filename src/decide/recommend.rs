@@ -289,6 +289,8 @@ mod tests {
             timeout_ms: 1000,
             instance_type: "ml.c5.xlarge".into(),
             instance_count: count,
+            stream: None,
+            stream_idle_timeout_ms: None,
         }
     }
 
@@ -299,6 +301,10 @@ mod tests {
             peak_tps: peak,
             ramp_minutes: None,
             min_tps,
+            ttft_p99_ms: None,
+            itl_p99_ms: None,
+            e2e_p99_ms: None,
+            min_output_tokens_per_s: None,
         }
     }
 

@@ -372,6 +372,8 @@ mod tests {
 
     fn journal_entry(rate: f64) -> String {
         let s = crate::measure::stats::StepMeasurement {
+            concurrency: None,
+            stream_format: None,
             offered_rps: rate,
             abort: None,
             failed_early: None,

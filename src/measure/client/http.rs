@@ -293,7 +293,7 @@ impl Target for HttpTarget {
     }
 }
 
-fn classify_reqwest_error(e: &reqwest::Error) -> ErrorClass {
+pub(super) fn classify_reqwest_error(e: &reqwest::Error) -> ErrorClass {
     if e.is_timeout() {
         ErrorClass::Timeout
     } else if e.is_connect() {

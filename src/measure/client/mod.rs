@@ -9,6 +9,7 @@ pub mod h1;
 pub mod http;
 pub mod resolve;
 pub mod sagemaker;
+pub mod stream_http;
 mod target;
 
 use bytes::Bytes;
@@ -23,12 +24,19 @@ pub use target::{ErrorSamples, Target};
 pub enum AnyTarget {
     Http(http::HttpTarget),
     Sagemaker(sagemaker::SagemakerTarget),
+    /// An HTTP target whose answers stream (`[target] stream`).
+    Stream(stream_http::StreamHttpTarget),
 }
 
 impl AnyTarget {
     /// Builds the target of a validated campaign. `pool` is the number of connections to keep.
     pub async fn from_campaign(c: &Campaign) -> Result<AnyTarget> {
         match c.target.kind {
+            TargetKind::Http if let Some(format) = c.target.stream => {
+                Ok(AnyTarget::Stream(stream_http::StreamHttpTarget::new(
+                    &stream_http::StreamHttpConfig::from_campaign(c, format)?,
+                )?))
+            }
             TargetKind::Http => Ok(AnyTarget::Http(http::HttpTarget::new(
                 &http::HttpTargetConfig::from_campaign(c)?,
             )?)),
@@ -47,6 +55,7 @@ impl Target for AnyTarget {
         match self {
             AnyTarget::Http(t) => t.invoke(body).await,
             AnyTarget::Sagemaker(t) => t.invoke(body).await,
+            AnyTarget::Stream(t) => t.invoke(body).await,
         }
     }
 
@@ -54,6 +63,7 @@ impl Target for AnyTarget {
         match self {
             AnyTarget::Http(t) => t.variant_names(),
             AnyTarget::Sagemaker(t) => t.variant_names(),
+            AnyTarget::Stream(t) => t.variant_names(),
         }
     }
 
@@ -61,6 +71,7 @@ impl Target for AnyTarget {
         match self {
             AnyTarget::Http(t) => t.error_samples(),
             AnyTarget::Sagemaker(t) => t.error_samples(),
+            AnyTarget::Stream(t) => t.error_samples(),
         }
     }
 }
