@@ -23,3 +23,4 @@ mod sagemaker;
 mod sagemaker_cli;
 mod sagemaker_moto;
 mod spine;
+mod stream;

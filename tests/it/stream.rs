@@ -1,0 +1,257 @@
+//! Streaming LLM endpoints end to end: concurrency campaigns against the simulated LLM
+//! (`rightsize fake-endpoint --llm`), whose prefill, ITL and knee are known, over real HTTP on
+//! loopback; and the campaign keys a stream needs.
+
+use crate::common::*;
+use rightsize::config::Campaign;
+use rightsize::run::campaign::{self, Outcome, RunOptions};
+use rightsize::sim::llm::{LlmConfig, LlmEndpoint};
+
+/// A concurrency campaign against `url` with short steps; `requirements` and `load` are extra
+/// lines for those sections.
+pub fn stream_campaign(url: &str, requirements: &str, load: &str) -> String {
+    format!(
+        r#"name = "llm"
+
+[target]
+kind = "http"
+url = "{url}"
+stream = "openai"
+timeout_ms = 30000
+stream_idle_timeout_ms = 5000
+
+[payload]
+body = '{{"model": "m", "messages": [{{"role": "user", "content": "Hello"}}], "max_tokens": 16}}'
+
+[requirements]
+p99_ms = 60000
+max_error_percent = 0
+peak_tps = 10
+{requirements}
+
+[load]
+mode = "concurrency"
+step_seconds = 2
+warmup_seconds = 0.5
+cooldown_max_seconds = 0
+{load}
+"#
+    )
+}
+
+async fn run_campaign(text: &str) -> (rightsize::report::Report, Outcome, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, text).unwrap();
+    let c = Campaign::load(&file).unwrap();
+    let opts = RunOptions::new(Some(dir.path().join("out")), true);
+    let finished = campaign::run(&c, &file, &opts).await.unwrap();
+    let json = read_json(&finished.dir.join("report.json"));
+    assert_matches_schema(&json, "report.schema.json");
+    (finished.report, finished.outcome, json)
+}
+
+fn within(got: f64, want: f64, share: f64) -> bool {
+    (got - want).abs() <= want * share
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttft_itl_and_tokens_of_the_simulated_llm_are_measured_within_5_percent() {
+    let llm = LlmEndpoint::start_local(LlmConfig {
+        slots: 4,
+        prefill_ms: 200.0,
+        itl_ms: 20.0,
+        itl_growth: 0.0,
+        ..LlmConfig::default()
+    })
+    .await
+    .unwrap();
+    let (report, outcome, json) = run_campaign(&stream_campaign(
+        &llm.chat_url(),
+        "ttft_p99_ms = 5000",
+        "start_concurrency = 2\nmax_concurrency = 2",
+    ))
+    .await;
+    assert_eq!(outcome, Outcome::Recommended, "{:#?}", report.steps);
+    assert_eq!(report.steps.len(), 1);
+    let step = &json["steps"][0];
+    assert_eq!(step["concurrency"], 2);
+    let st = report.steps[0].stream.as_ref().expect("stream figures");
+    eprintln!("simulated LLM, prefill 200 ms, ITL 20 ms, 16 tokens: {st:#?}");
+    assert!(st.requests >= 4, "{st:?}");
+    // The role-only first chunk is sent at once: TTFT is the prefill, not that chunk. The
+    // window holds about 2 × 2 s ÷ 0.5 s = 8 requests.
+    assert!(within(st.ttft_ms.p50, 200.0, 0.05), "TTFT {:?}", st.ttft_ms);
+    assert!(within(st.itl_ms.p50, 20.0, 0.05), "ITL {:?}", st.itl_ms);
+    assert!(within(st.gap_ms.p50, 20.0, 0.05), "gap {:?}", st.gap_ms);
+    assert!(
+        within(st.e2e_ms.p50, 200.0 + 15.0 * 20.0, 0.05),
+        "e2e {:?}",
+        st.e2e_ms
+    );
+    assert_eq!(st.output_tokens, 16 * st.requests, "{st:?}");
+    assert_eq!(st.token_source, "usage");
+    assert_eq!(st.input_tokens, Some(8 * st.requests));
+    assert!(
+        within(
+            st.output_tokens_per_s,
+            st.requests as f64 * 16.0 / report.steps[0].duration_s,
+            0.001
+        ),
+        "{st:?}"
+    );
+    assert_eq!(st.goodput_rps, report.steps[0].success_rps);
+    assert_eq!(report.max_concurrency_per_instance, Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finds_the_c_max_of_the_simulated_llm_within_one_level() {
+    // ITL = 10 ms × (1 + 0.25 × (active − 1)): 17.5 ms at 4 sequences, 20 ms at 5. An ITL
+    // limit of 18.75 ms puts C_max at 4.
+    let llm = LlmEndpoint::start_local(LlmConfig {
+        slots: 8,
+        prefill_ms: 20.0,
+        itl_ms: 10.0,
+        itl_growth: 0.25,
+        ..LlmConfig::default()
+    })
+    .await
+    .unwrap();
+    let (report, outcome, _) = run_campaign(&stream_campaign(
+        &llm.chat_url(),
+        "itl_p99_ms = 18.75",
+        "max_concurrency = 16",
+    ))
+    .await;
+    assert_eq!(outcome, Outcome::Recommended);
+    let tried: Vec<(u64, bool, f64)> = report
+        .steps
+        .iter()
+        .map(|s| {
+            (
+                s.concurrency.unwrap(),
+                s.pass,
+                s.stream.as_ref().unwrap().itl_ms.p99,
+            )
+        })
+        .collect();
+    eprintln!("steps (concurrency, pass, ITL p99 ms): {tried:?}");
+    let c_max = report.max_concurrency_per_instance.expect("C_max");
+    assert!((3..=5).contains(&c_max), "C_max {c_max}: {tried:?}");
+    assert!(
+        report.stop_reason.contains("C_max"),
+        "{}",
+        report.stop_reason
+    );
+    // Doubling then bisection: the failure just above C_max was measured.
+    assert!(tried.iter().any(|(n, pass, _)| *n == c_max + 1 && !pass));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_faults_are_failed_requests_in_their_classes() {
+    let llm = LlmEndpoint::start_local(LlmConfig {
+        slots: 4,
+        prefill_ms: 5.0,
+        itl_ms: 2.0,
+        cut_rate: 0.15,
+        truncate_rate: 0.15,
+        error_event_rate: 0.15,
+        ..LlmConfig::default()
+    })
+    .await
+    .unwrap();
+    let (report, _, _) = run_campaign(
+        &stream_campaign(
+            &llm.chat_url(),
+            "ttft_p99_ms = 5000",
+            "start_concurrency = 4\nmax_concurrency = 4\nabort_error_percent = 100",
+        )
+        .replace("max_error_percent = 0", "max_error_percent = 100"),
+    )
+    .await;
+    let step = &report.steps[0];
+    let broken = step
+        .errors_by_class
+        .get("stream_broken")
+        .copied()
+        .unwrap_or(0);
+    let model = step
+        .errors_by_class
+        .get("model_error")
+        .copied()
+        .unwrap_or(0);
+    eprintln!(
+        "{} requests, errors {:?}",
+        step.requests, step.errors_by_class
+    );
+    assert!(step.requests > 50, "{}", step.requests);
+    // Cut and truncated streams (~30 %) are stream_broken; error events (~15 %) model errors.
+    assert!(
+        within(broken as f64 / step.requests as f64, 0.30, 0.5),
+        "{broken}"
+    );
+    assert!(
+        within(model as f64 / step.requests as f64, 0.15, 0.5),
+        "{model}"
+    );
+    assert_eq!(step.errors, broken + model, "{:?}", step.errors_by_class);
+    // Only the complete streams are counted in the token figures.
+    let st = step.stream.as_ref().unwrap();
+    assert_eq!(st.requests, step.requests - step.errors);
+    assert_eq!(st.output_tokens, 16 * st.requests);
+}
+
+#[test]
+fn stream_keys_are_checked_with_file_key_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            stream_campaign("http://127.0.0.1:9/v1/chat/completions", "", ""),
+            "[requirements] ttft_p99_ms is missing",
+        ),
+        (
+            stream_campaign("http://127.0.0.1:9/", "itl_p99_ms = 50", "")
+                .replace("stream = \"openai\"\n", "")
+                .replace("stream_idle_timeout_ms = 5000\n", ""),
+            "[requirements] itl_p99_ms needs a streamed answer",
+        ),
+        (
+            stream_campaign("http://127.0.0.1:9/", "ttft_p99_ms = 100", "")
+                .replace("\"openai\"", "\"grpc\""),
+            "line 6: unknown variant `grpc`, expected one of `openai`, `tgi`, `jsonl`",
+        ),
+        (
+            stream_campaign("http://127.0.0.1:9/", "ttft_p99_ms = 0", ""),
+            "[requirements] ttft_p99_ms = 0 must be a number greater than 0",
+        ),
+        (
+            stream_campaign(
+                "http://127.0.0.1:9/",
+                "ttft_p99_ms = 100",
+                "start_concurrency = 0",
+            ),
+            "[load] start_concurrency = 0 must be between 1 and max_concurrency",
+        ),
+        (
+            stream_campaign(
+                "http://127.0.0.1:9/",
+                "ttft_p99_ms = 100",
+                "search = \"walk\"\nwalk = [1, 2]",
+            ),
+            "[load] search = \"walk\" is not available with mode = \"concurrency\"",
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(dir.path().join("c.toml"), &text).unwrap();
+        let out = run_bin(&["run", "c.toml", "--quiet"], dir.path());
+        let (stdout, stderr) = text_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{want}: {stdout}{stderr}");
+        assert!(stderr.contains("c.toml"), "{stderr}");
+        assert!(stderr.contains(want), "want {want:?} in {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+fn text_of(o: &std::process::Output) -> (String, String) {
+    text(o)
+}
