@@ -13,6 +13,7 @@ mod connections;
 mod faults;
 mod interrupts;
 mod layout;
+mod llama;
 mod managed;
 mod managed_teardown;
 mod measure;

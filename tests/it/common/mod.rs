@@ -97,5 +97,6 @@ pub mod aws;
 pub mod browser;
 pub mod control_plane;
 pub mod faults;
+pub mod llama;
 pub mod managed;
 pub mod moto;
