@@ -51,6 +51,8 @@ def one(url, body):
         if obj.get("usage"):
             tokens = obj["usage"].get("completion_tokens")
     conn.close()
+    if first is None:
+        raise RuntimeError("the stream carried no content")
     n = tokens or chunks
     ttft = (first - start) * 1000.0
     itl = (last - first) * 1000.0 / (n - 1) if n > 1 else None
@@ -59,6 +61,10 @@ def one(url, body):
 
 def main():
     url, concurrency, per_thread, body = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    request = json.loads(body)
+    request["stream"] = True
+    request["stream_options"] = {"include_usage": True}
+    body = json.dumps(request)
     results, errors = [], []
     lock = threading.Lock()
 

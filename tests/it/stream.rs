@@ -102,6 +102,45 @@ async fn ttft_itl_and_tokens_of_the_simulated_llm_are_measured_within_5_percent(
     );
     assert_eq!(st.goodput_rps, report.steps[0].success_rps);
     assert_eq!(report.max_concurrency_per_instance, Some(2));
+    assert_eq!(json["max_concurrency_per_instance"], 2);
+    // The step tables people read carry the same figures.
+    let text = rightsize::report::text::summary(&report);
+    assert!(text.contains("TTFT p99"), "{text}");
+    assert!(text.contains(&format!("{:.1}", st.itl_ms.p99)), "{text}");
+    assert!(text.contains("C_max per instance: 2"), "{text}");
+    let md = rightsize::report::markdown::summary(&report);
+    assert!(md.contains("| # | concurrency | TTFT p50 ms |"), "{md}");
+    assert!(
+        md.contains(&format!("| 1 | 2 | {:.1} |", st.ttft_ms.p50)),
+        "{md}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_llm_campaign_runs_against_the_simulated_llm() {
+    let llm = LlmEndpoint::start_local(LlmConfig {
+        slots: 8,
+        prefill_ms: 20.0,
+        itl_ms: 5.0,
+        ..LlmConfig::default()
+    })
+    .await
+    .unwrap();
+    let example = std::fs::read_to_string(repo_root().join("configs/llm-example.toml")).unwrap();
+    let text = example
+        .replace("http://127.0.0.1:8080/v1/chat/completions", &llm.chat_url())
+        .replace("max_concurrency = 64", "max_concurrency = 2")
+        .replace("step_seconds = 60", "step_seconds = 1")
+        .replace("warmup_seconds = 10", "warmup_seconds = 0.2");
+    assert_ne!(text, example);
+    let (report, outcome, _) = run_campaign(&text).await;
+    assert_eq!(outcome, Outcome::Recommended, "{:#?}", report.steps);
+    let concurrencies: Vec<_> = report.steps.iter().map(|s| s.concurrency).collect();
+    assert_eq!(concurrencies, vec![Some(1), Some(2)]);
+    assert_eq!(report.max_concurrency_per_instance, Some(2));
+    // 64 tokens of max_tokens, as the example asks.
+    let st = report.steps[0].stream.as_ref().unwrap();
+    assert_eq!(st.output_tokens, 64 * st.requests);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -124,22 +124,50 @@ impl StreamHttpTarget {
     }
 }
 
+/// Whether a send failed because the pooled connection was already closed by the server.
+fn stale_connection(e: &reqwest::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message();
+        }
+        cur = err.source();
+    }
+    false
+}
+
 impl Target for StreamHttpTarget {
     async fn invoke(&self, body: Bytes) -> Outcome {
         let sent = Instant::now();
-        let resp = self
-            .client
-            .post(&self.url)
-            .headers(self.headers.clone())
-            .body(body)
-            .send()
-            .await;
-        let mut resp = match resp {
-            Ok(r) => r,
-            Err(e) => {
-                let class = super::http::classify_reqwest_error(&e);
-                return self.fail(class, None, || e.to_string());
+        let mut resp = None;
+        for attempt in 0..2 {
+            let r = self
+                .client
+                .post(&self.url)
+                .headers(self.headers.clone())
+                .body(body.clone())
+                .send()
+                .await;
+            match r {
+                Ok(r) => {
+                    resp = Some(r);
+                    break;
+                }
+                // A kept-alive connection the server closed while it sat in the pool (the
+                // request was written, no byte came back): sent again once on a new
+                // connection, as HTTP clients do, its time still counted from the first send.
+                // Servers that close idle streams' connections early (llama.cpp's) meet this.
+                Err(e) if attempt == 0 && stale_connection(&e) => continue,
+                Err(e) => {
+                    let class = super::http::classify_reqwest_error(&e);
+                    return self.fail(class, None, || e.to_string());
+                }
             }
+        }
+        let Some(mut resp) = resp else {
+            return self.fail(ErrorClass::Connect, None, || {
+                "the connection was closed before an answer, twice".into()
+            });
         };
         let status = resp.status().as_u16();
         if let Some(class) = ErrorClass::from_http_status(status) {

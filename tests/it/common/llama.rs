@@ -49,7 +49,9 @@ impl Llama {
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["-np", &parallel.to_string()])
             .args(["-c", &(512 * parallel).to_string()])
-            .args(["-t", "2"])
+            // One thread: on a shared 2-core machine two threads' spinning barrier stalls
+            // whenever another process takes a core (ITL 630 ms instead of 36 ms, measured).
+            .args(["-t", "1"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
