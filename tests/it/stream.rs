@@ -294,3 +294,28 @@ fn stream_keys_are_checked_with_file_key_and_fix() {
 fn text_of(o: &std::process::Output) -> (String, String) {
     text(o)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_campaign_measures_streams_too() {
+    let llm = LlmEndpoint::start_local(LlmConfig {
+        slots: 8,
+        prefill_ms: 30.0,
+        itl_ms: 4.0,
+        itl_growth: 0.0,
+        ..LlmConfig::default()
+    })
+    .await
+    .unwrap();
+    let text = stream_campaign(&llm.chat_url(), "ttft_p99_ms = 5000", "")
+        .replace("mode = \"concurrency\"", "search = \"walk\"\nwalk = [10]");
+    let (report, outcome, json) = run_campaign(&text).await;
+    assert_eq!(outcome, Outcome::Recommended, "{:#?}", report.steps);
+    let step = &report.steps[0];
+    assert_eq!(step.concurrency, None);
+    assert!(json["steps"][0].get("concurrency").is_none());
+    assert_eq!(step.offered_rps, 10.0);
+    let st = step.stream.as_ref().unwrap();
+    assert_eq!(st.requests, 20, "10 rps for 2 s");
+    assert!(within(st.ttft_ms.p50, 30.0, 0.2), "{:?}", st.ttft_ms);
+    assert_eq!(report.max_concurrency_per_instance, None);
+}
