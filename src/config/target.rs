@@ -197,13 +197,6 @@ pub fn validate(t: &TargetConfig, deployed: bool) -> Result<(), Issue> {
                 }
                 Some(_) => {}
             }
-            if t.stream.is_some() {
-                return Err(bad(
-                    "target",
-                    "stream",
-                    "is not supported with kind = \"sagemaker\" yet (InvokeEndpointWithResponseStream is planned); measure the container's HTTP server with kind = \"http\" instead".into(),
-                ));
-            }
             if t.url.is_some() {
                 return Err(bad(
                     "target",

@@ -17,7 +17,7 @@ use crate::measure::stream_stats::{
 use crate::num::round3;
 
 /// How many error classes there are.
-pub const CLASSES: usize = 11;
+pub const CLASSES: usize = 13;
 
 /// Why a request did not succeed. The snake-case names are stable report keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -44,6 +44,11 @@ pub enum ErrorClass {
     /// A stream that ended without its format's terminator, or stalled longer than
     /// `[target] stream_idle_timeout_ms`.
     StreamBroken,
+    /// SageMaker `InvokeEndpointWithResponseStream`: a `ModelStreamError` event (its
+    /// `ErrorCode`, e.g. `ModelInvocationTimeExceeded` or `StreamBroken`, is in the message).
+    ModelStreamError,
+    /// SageMaker `InvokeEndpointWithResponseStream`: an `InternalStreamFailure` event.
+    InternalStreamFailure,
 }
 
 impl ErrorClass {
@@ -59,6 +64,8 @@ impl ErrorClass {
         ErrorClass::Other,
         ErrorClass::NotSent,
         ErrorClass::StreamBroken,
+        ErrorClass::ModelStreamError,
+        ErrorClass::InternalStreamFailure,
     ];
 
     pub fn index(self) -> usize {
@@ -78,6 +85,8 @@ impl ErrorClass {
             ErrorClass::Other => "other",
             ErrorClass::NotSent => "not_sent",
             ErrorClass::StreamBroken => "stream_broken",
+            ErrorClass::ModelStreamError => "model_stream_error",
+            ErrorClass::InternalStreamFailure => "internal_stream_failure",
         }
     }
 

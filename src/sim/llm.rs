@@ -11,7 +11,14 @@
 //!
 //! Faults, each a share of requests: `cut_rate` aborts the connection mid-stream,
 //! `truncate_rate` ends the body cleanly but without `data: [DONE]`, `error_event_rate` sends an
-//! `{"error": …}` object mid-stream (with HTTP 200). Imports only the foundation.
+//! `{"error": …}` object mid-stream (with HTTP 200).
+//!
+//! The SageMaker streaming runtime path (`POST /endpoints/{name}/invocations-response-stream`)
+//! sends the same chat chunks inside AWS event-stream `PayloadPart` frames written with the
+//! SDK's own `aws-smithy-eventstream`, each chunk split across two frames; there a truncated
+//! stream is an `InternalStreamFailure` event and an error event a `ModelStreamError` event
+//! (`ErrorCode` `ModelInvocationTimeExceeded`), as SageMaker reports them. Imports only the
+//! foundation.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -21,6 +28,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use aws_smithy_eventstream::frame::write_message_to;
+use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming};
@@ -170,6 +179,11 @@ impl LlmEndpoint {
         format!("http://{}/v1/chat/completions", self.addr)
     }
 
+    /// The base URL to give the AWS SDK as its endpoint (the streaming runtime path).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// Streams that ended with `[DONE]`.
     pub fn served(&self) -> u64 {
         self.state.served.load(Ordering::Relaxed)
@@ -256,8 +270,14 @@ async fn handle(
         }
         (&Method::POST, "/v1/chat/completions") => true,
         (&Method::POST, "/v1/completions") => false,
+        (&Method::POST, p)
+            if p.starts_with("/endpoints/") && p.ends_with("/invocations-response-stream") =>
+        {
+            true
+        }
         _ => return Ok(plain(StatusCode::NOT_FOUND, "not found")),
     };
+    let runtime = req.uri().path().starts_with("/endpoints/");
     let Ok(body) = req.into_body().collect().await else {
         return Ok(plain(StatusCode::BAD_REQUEST, "unreadable body"));
     };
@@ -282,12 +302,24 @@ async fn handle(
         Fault::None
     };
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(generate(state, tx, tokens, chat, fault));
+    tokio::spawn(generate(state, Emit { tx, runtime }, tokens, chat, fault));
     let mut r = Response::new(ChannelBody(rx));
-    r.headers_mut().insert(
-        "content-type",
-        hyper::header::HeaderValue::from_static("text/event-stream"),
-    );
+    let h = r.headers_mut();
+    if runtime {
+        h.insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static("application/vnd.amazon.eventstream"),
+        );
+        h.insert(
+            "x-amzn-invoked-production-variant",
+            hyper::header::HeaderValue::from_static("AllTraffic"),
+        );
+    } else {
+        h.insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static("text/event-stream"),
+        );
+    }
     Ok(r)
 }
 
@@ -300,22 +332,76 @@ impl Drop for Active<'_> {
     }
 }
 
-async fn generate(
-    state: Arc<State>,
+/// Writes a stream's text to the wire: as it is (SSE), or inside event-stream frames.
+struct Emit {
     tx: mpsc::Sender<std::result::Result<Bytes, std::io::Error>>,
-    tokens: u32,
-    chat: bool,
-    fault: Fault,
-) {
+    runtime: bool,
+}
+
+impl Emit {
+    /// Sends `text`; false once the client has gone.
+    async fn text(&self, text: String) -> bool {
+        if !self.runtime {
+            return self.tx.send(Ok(Bytes::from(text))).await.is_ok();
+        }
+        // SageMaker splits the container's bytes at arbitrary points: two parts per chunk.
+        let b = text.into_bytes();
+        let mid = b.len() / 2;
+        let mut wire = Vec::with_capacity(b.len() + 200);
+        for part in [&b[..mid], &b[mid..]] {
+            let m = Message::new(Bytes::copy_from_slice(part))
+                .add_header(Header::new(
+                    ":message-type",
+                    HeaderValue::String("event".into()),
+                ))
+                .add_header(Header::new(
+                    ":event-type",
+                    HeaderValue::String("PayloadPart".into()),
+                ))
+                .add_header(Header::new(
+                    ":content-type",
+                    HeaderValue::String("application/octet-stream".into()),
+                ));
+            if write_message_to(&m, &mut wire).is_err() {
+                return false;
+            }
+        }
+        self.tx.send(Ok(Bytes::from(wire))).await.is_ok()
+    }
+
+    /// A runtime-path exception event (`ModelStreamError`, `InternalStreamFailure`).
+    async fn exception(&self, kind: &str, error_code: Option<&str>) {
+        let mut payload = serde_json::json!({ "Message": format!("simulated {kind}") });
+        if let Some(c) = error_code {
+            payload["ErrorCode"] = serde_json::json!(c);
+        }
+        let m = Message::new(Bytes::from(payload.to_string()))
+            .add_header(Header::new(
+                ":message-type",
+                HeaderValue::String("exception".into()),
+            ))
+            .add_header(Header::new(
+                ":exception-type",
+                HeaderValue::String(kind.to_string().into()),
+            ))
+            .add_header(Header::new(
+                ":content-type",
+                HeaderValue::String("application/json".into()),
+            ));
+        let mut wire = Vec::new();
+        if write_message_to(&m, &mut wire).is_ok() {
+            let _ = self.tx.send(Ok(Bytes::from(wire))).await;
+        }
+    }
+}
+
+async fn generate(state: Arc<State>, emit: Emit, tokens: u32, chat: bool, fault: Fault) {
     let permit = state.slots.acquire().await;
     state.waiting.fetch_sub(1, Ordering::AcqRel);
     let Ok(_permit) = permit else { return };
     state.active.fetch_add(1, Ordering::AcqRel);
     let _active = Active(&state.active);
-    let send = |s: String| {
-        let tx = tx.clone();
-        async move { tx.send(Ok(Bytes::from(s))).await.is_ok() }
-    };
+    let send = |s: String| emit.text(s);
     let chunk = |delta: serde_json::Value, finish: Option<&str>| {
         let choice = if chat {
             serde_json::json!({"index": 0, "delta": delta, "finish_reason": finish})
@@ -348,9 +434,17 @@ async fn generate(
         if k == half && fault != Fault::None {
             match fault {
                 Fault::Cut => {
-                    let _ = tx
+                    let _ = emit
+                        .tx
                         .send(Err(std::io::Error::other("simulated connection cut")))
                         .await;
+                }
+                Fault::ErrorEvent if emit.runtime => {
+                    emit.exception("ModelStreamError", Some("ModelInvocationTimeExceeded"))
+                        .await;
+                }
+                Fault::Truncate if emit.runtime => {
+                    emit.exception("InternalStreamFailure", None).await;
                 }
                 Fault::ErrorEvent => {
                     let _ = send(

@@ -319,3 +319,90 @@ async fn a_rate_campaign_measures_streams_too() {
     assert!(within(st.ttft_ms.p50, 30.0, 0.2), "{:?}", st.ttft_ms);
     assert_eq!(report.max_concurrency_per_instance, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sagemaker_streams_through_the_sdk_are_measured_and_each_stream_error_has_its_class() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use rightsize::config::StreamFormat;
+    use rightsize::measure::client::Target;
+    use rightsize::measure::client::sagemaker::SagemakerTargetConfig;
+    use rightsize::measure::client::sagemaker_stream::SagemakerStreamTarget;
+    use rightsize::measure::load::{self, StepHandle, StepSpec};
+    use rightsize::measure::payload::Payloads;
+    use rightsize::measure::stats::{ErrorClass, Recorder};
+
+    let llm = LlmEndpoint::start_local(LlmConfig {
+        slots: 8,
+        prefill_ms: 100.0,
+        itl_ms: 10.0,
+        itl_growth: 0.0,
+        cut_rate: 0.1,
+        truncate_rate: 0.1,
+        error_event_rate: 0.1,
+        ..LlmConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut cfg = SagemakerTargetConfig::for_endpoint("llm-endpoint");
+    cfg.region = Some("us-east-1".into());
+    cfg.endpoint_url = Some(llm.base_url());
+    cfg.credentials = Some(crate::common::aws::dummy_credentials());
+    let target = Arc::new(
+        SagemakerStreamTarget::new(&cfg, StreamFormat::Openai, Duration::from_secs(5))
+            .await
+            .unwrap(),
+    );
+    let mut spec = StepSpec::closed(4, 0.3, 3.0, Duration::from_secs(10));
+    spec.stream_format = Some("openai");
+    let handle = StepHandle {
+        recorder: Arc::new(Recorder::new(4)),
+        cancel: Default::default(),
+    };
+    let body = r#"{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 16}"#;
+    let (m, _) = load::run_step(
+        target.clone(),
+        Arc::new(Payloads::single(body)),
+        &spec,
+        &handle,
+    )
+    .await;
+    let step = m.into_result();
+    eprintln!("{} requests: {:?}", step.requests, step.errors_by_class);
+    let class = |c: ErrorClass| step.errors_by_class.get(c.name()).copied().unwrap_or(0);
+    assert!(step.requests >= 30, "{}", step.requests);
+    // Error events are ModelStreamError events on this path, truncated streams
+    // InternalStreamFailure events, cut connections broken streams.
+    assert!(class(ErrorClass::ModelStreamError) > 0, "{step:?}");
+    assert!(class(ErrorClass::InternalStreamFailure) > 0, "{step:?}");
+    assert!(class(ErrorClass::StreamBroken) > 0, "{step:?}");
+    assert_eq!(
+        step.errors,
+        class(ErrorClass::ModelStreamError)
+            + class(ErrorClass::InternalStreamFailure)
+            + class(ErrorClass::StreamBroken),
+        "{:?}",
+        step.errors_by_class
+    );
+    let samples = target.error_samples();
+    let sample = |c: ErrorClass| {
+        samples
+            .iter()
+            .find(|(k, _)| *k == c)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        sample(ErrorClass::ModelStreamError).contains("ModelInvocationTimeExceeded"),
+        "{samples:?}"
+    );
+    // The payload parts split each chunk in two: re-framed, the figures are the simulator's.
+    let st = step.stream.as_ref().unwrap();
+    eprintln!("SageMaker stream figures: {st:?}");
+    assert_eq!(st.requests, step.requests - step.errors);
+    assert_eq!(st.output_tokens, 16 * st.requests);
+    assert_eq!(st.token_source, "usage");
+    assert!(within(st.ttft_ms.p50, 100.0, 0.05), "{:?}", st.ttft_ms);
+    assert!(within(st.itl_ms.p50, 10.0, 0.05), "{:?}", st.itl_ms);
+}

@@ -9,6 +9,7 @@ pub mod h1;
 pub mod http;
 pub mod resolve;
 pub mod sagemaker;
+pub mod sagemaker_stream;
 pub mod stream_http;
 mod target;
 
@@ -26,6 +27,8 @@ pub enum AnyTarget {
     Sagemaker(sagemaker::SagemakerTarget),
     /// An HTTP target whose answers stream (`[target] stream`).
     Stream(stream_http::StreamHttpTarget),
+    /// A SageMaker endpoint whose answers stream (`InvokeEndpointWithResponseStream`).
+    SagemakerStream(sagemaker_stream::SagemakerStreamTarget),
 }
 
 impl AnyTarget {
@@ -36,6 +39,16 @@ impl AnyTarget {
                 Ok(AnyTarget::Stream(stream_http::StreamHttpTarget::new(
                     &stream_http::StreamHttpConfig::from_campaign(c, format)?,
                 )?))
+            }
+            TargetKind::Sagemaker if let Some(format) = c.target.stream => {
+                Ok(AnyTarget::SagemakerStream(
+                    sagemaker_stream::SagemakerStreamTarget::new(
+                        &sagemaker::SagemakerTargetConfig::from_campaign(c)?,
+                        format,
+                        c.target.stream_idle_timeout(),
+                    )
+                    .await?,
+                ))
             }
             TargetKind::Http => Ok(AnyTarget::Http(http::HttpTarget::new(
                 &http::HttpTargetConfig::from_campaign(c)?,
@@ -56,6 +69,7 @@ impl Target for AnyTarget {
             AnyTarget::Http(t) => t.invoke(body).await,
             AnyTarget::Sagemaker(t) => t.invoke(body).await,
             AnyTarget::Stream(t) => t.invoke(body).await,
+            AnyTarget::SagemakerStream(t) => t.invoke(body).await,
         }
     }
 
@@ -64,6 +78,7 @@ impl Target for AnyTarget {
             AnyTarget::Http(t) => t.variant_names(),
             AnyTarget::Sagemaker(t) => t.variant_names(),
             AnyTarget::Stream(t) => t.variant_names(),
+            AnyTarget::SagemakerStream(t) => t.variant_names(),
         }
     }
 
@@ -72,6 +87,7 @@ impl Target for AnyTarget {
             AnyTarget::Http(t) => t.error_samples(),
             AnyTarget::Sagemaker(t) => t.error_samples(),
             AnyTarget::Stream(t) => t.error_samples(),
+            AnyTarget::SagemakerStream(t) => t.error_samples(),
         }
     }
 }

@@ -246,7 +246,7 @@ fn classify_service_error(err: &InvokeEndpointError, status: u16) -> ErrorClass 
 }
 
 /// Errors the service model does not name (throttling among them) by code, then by status.
-fn classify_unmodelled(code: Option<&str>, status: u16) -> ErrorClass {
+pub(super) fn classify_unmodelled(code: Option<&str>, status: u16) -> ErrorClass {
     match code {
         Some(
             "ThrottlingException"
