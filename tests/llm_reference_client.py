@@ -87,12 +87,18 @@ def main():
         t.join()
     ttfts = [r[0] for r in results]
     itls = [r[1] for r in results if r[1] is not None]
+    def p99(xs):
+        xs = sorted(xs)
+        return xs[min(len(xs) - 1, int(0.99 * len(xs)))] if xs else None
+
     print(json.dumps({
         "concurrency": concurrency,
         "requests": len(results),
         "errors": errors,
         "ttft_p50_ms": statistics.median(ttfts) if ttfts else None,
         "itl_p50_ms": statistics.median(itls) if itls else None,
+        "ttft_p99_ms": p99(ttfts),
+        "itl_p99_ms": p99(itls),
         "e2e_tokens_p50": statistics.median([r[2] for r in results]) if results else None,
     }))
 
