@@ -118,10 +118,21 @@ pub fn summary(report: &Report) -> String {
             let _ = writeln!(out, "No recommendation: no step was completed.");
         }
         None => {
+            let what = if report.steps.iter().any(|s| s.concurrency.is_some()) {
+                "concurrency"
+            } else {
+                "rate"
+            };
             let _ = writeln!(
                 out,
-                "No recommendation: no tested rate met p99 ≤ {} ms with errors ≤ {}%.",
-                report.campaign.requirements.p99_ms, report.campaign.requirements.max_error_percent
+                "No recommendation: no tested {what} met p99 ≤ {} ms with errors ≤ {}%{}.",
+                report.campaign.requirements.p99_ms,
+                report.campaign.requirements.max_error_percent,
+                if report.campaign.requirements.has_stream_limit() {
+                    " and the stream limits"
+                } else {
+                    ""
+                }
             );
         }
     }

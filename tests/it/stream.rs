@@ -406,3 +406,65 @@ async fn sagemaker_streams_through_the_sdk_are_measured_and_each_stream_error_ha
     assert!(within(st.ttft_ms.p50, 100.0, 0.05), "{:?}", st.ttft_ms);
     assert!(within(st.itl_ms.p50, 10.0, 0.05), "{:?}", st.itl_ms);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_endpoint_llm_serves_a_campaign_run_by_the_binary() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let mut server = tokio::process::Command::new(bin())
+        .args(["fake-endpoint", "--llm", "--port", &port.to_string()])
+        .args([
+            "--slots",
+            "2",
+            "--prefill-ms",
+            "20",
+            "--itl-ms",
+            "5",
+            "--tokens",
+            "8",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fake-endpoint --llm did not listen"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Two slots: a third stream waits for a whole answer (20 + 7 × 5 = 55 ms) before its
+    // prefill, so a 50 ms TTFT limit puts C_max at 2.
+    let text = stream_campaign(
+        &format!("http://127.0.0.1:{port}/v1/chat/completions"),
+        "ttft_p99_ms = 50",
+        "max_concurrency = 8",
+    )
+    .replace("\"max_tokens\": 16", "\"max_tokens\": 8");
+    std::fs::write(dir.path().join("c.toml"), text).unwrap();
+    let out = run_bin_async(&["run", "c.toml", "--out", "r"], dir.path()).await;
+    let (stdout, stderr) = text_of(&out);
+    let _ = server.kill().await;
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let json = read_json(&dir.path().join("r/report.json"));
+    assert_matches_schema(&json, "report.schema.json");
+    // Timing on a shared machine: C_max is 2, or one level off.
+    let c_max = json["max_concurrency_per_instance"].as_u64().unwrap();
+    assert!((1..=3).contains(&c_max), "{stdout}");
+    assert!(
+        stdout.contains(&format!("C_max per instance: {c_max} concurrent")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("TTFT p99"), "{stdout}");
+    assert!(stderr.contains("step  1: concurrency    1"), "{stderr}");
+}
