@@ -233,6 +233,21 @@ pub fn requirement_items(report: &Report) -> Vec<Item> {
             format!("{} requests/s", fmt_num(r.peak_tps)),
         ),
     ];
+    for (label, limit) in [
+        ("TTFT p99", r.ttft_p99_ms),
+        ("ITL p99", r.itl_p99_ms),
+        ("end-to-end p99", r.e2e_p99_ms),
+    ] {
+        if let Some(ms) = limit {
+            v.push(item(label, format!("≤ {} ms", fmt_num(ms))));
+        }
+    }
+    if let Some(t) = r.min_output_tokens_per_s {
+        v.push(item(
+            "output tokens/s per request",
+            format!("≥ {} (99 % of requests)", fmt_num(t)),
+        ));
+    }
     if let Some(m) = r.min_tps {
         v.push(item("traffic floor", format!("{} requests/s", fmt_num(m))));
     }
@@ -248,7 +263,13 @@ pub fn requirement_items(report: &Report) -> Vec<Item> {
 
 fn load_items(report: &Report) -> Vec<Item> {
     let l = &report.campaign.load;
+    let concurrency = l.mode == crate::config::LoadMode::Concurrency;
     let search = match l.search {
+        crate::config::SearchKind::Adaptive if concurrency => format!(
+            "concurrency: from {} in flight, doubled while passing, then bisected to C_max (at most {})",
+            l.start_concurrency.unwrap_or(1),
+            l.max_concurrency
+        ),
         crate::config::SearchKind::Adaptive => format!(
             "adaptive from {} requests/s, ×{} while passing, bisect to {} %",
             fmt_num(l.start_rps),
@@ -289,7 +310,19 @@ fn load_items(report: &Report) -> Vec<Item> {
     vec![
         item("payload", payload),
         item("search", search),
-        item("rate cap", format!("{} requests/s", fmt_num(l.max_rps))),
+        if concurrency {
+            item(
+                "stream",
+                report
+                    .campaign
+                    .target
+                    .stream
+                    .map_or("none", |f| f.name())
+                    .to_string(),
+            )
+        } else {
+            item("rate cap", format!("{} requests/s", fmt_num(l.max_rps)))
+        },
         item(
             "step",
             format!(
