@@ -161,6 +161,8 @@ pub enum Command {
         /// NAME_PART=SLOTSxMS (e.g. c5-xlarge=8x20); repeat for several.
         #[arg(long, value_name = "NAME_PART=SLOTSxMS", value_parser = endpoint_profile_arg)]
         endpoint_profile: Vec<crate::sim::EndpointProfile>,
+        #[command(flatten)]
+        llm: LlmArgs,
     },
     /// Recompute a saved report's recommendation (no load is sent) and write the policy files.
     Recommend {
@@ -269,6 +271,36 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+}
+
+/// `fake-endpoint --llm`: the simulated streaming LLM (OpenAI-compatible SSE).
+#[derive(Debug, clap::Args)]
+pub struct LlmArgs {
+    /// Serve a simulated LLM instead: OpenAI-compatible streams, --slots sequences decoded
+    /// together, a queue of --queue-max in front.
+    #[arg(long)]
+    pub llm: bool,
+    /// --llm: time from getting a slot to the first token, milliseconds.
+    #[arg(long, default_value_t = 50.0)]
+    pub prefill_ms: f64,
+    /// --llm: time per token with one sequence decoding, milliseconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub itl_ms: f64,
+    /// --llm: share each further active sequence adds to the time per token.
+    #[arg(long, default_value_t = 0.25)]
+    pub itl_growth: f64,
+    /// --llm: tokens per answer when the request sets no max_tokens.
+    #[arg(long, default_value_t = 32)]
+    pub tokens: u32,
+    /// --llm: share of streams whose connection is cut mid-stream (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    pub cut_rate: f64,
+    /// --llm: share of streams that end without `data: [DONE]` (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    pub truncate_rate: f64,
+    /// --llm: share of streams that send an error object mid-stream, with HTTP 200 (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_event_rate: f64,
 }
 
 fn endpoint_profile_arg(s: &str) -> Result<crate::sim::EndpointProfile> {
@@ -529,7 +561,35 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             slow_rate,
             slow_ms,
             endpoint_profile,
+            llm,
         } => {
+            if llm.llm {
+                let cfg = crate::sim::llm::LlmConfig {
+                    slots,
+                    queue_max,
+                    prefill_ms: llm.prefill_ms,
+                    itl_ms: llm.itl_ms,
+                    itl_growth: llm.itl_growth,
+                    tokens: llm.tokens,
+                    cut_rate: llm.cut_rate,
+                    truncate_rate: llm.truncate_rate,
+                    error_event_rate: llm.error_event_rate,
+                    seed: 1,
+                };
+                let endpoint =
+                    crate::sim::llm::LlmEndpoint::start(cfg.clone(), SocketAddr::new(host, port))
+                        .await?;
+                eprintln!(
+                    "simulated LLM on {} ({} slots, prefill {} ms, ITL {} ms + {}% per further active sequence); POST /v1/chat/completions or /v1/completions with stream; Ctrl-C stops it",
+                    endpoint.chat_url(),
+                    cfg.slots,
+                    cfg.prefill_ms,
+                    cfg.itl_ms,
+                    cfg.itl_growth * 100.0
+                );
+                interrupt_token_with("stopping").cancelled().await;
+                return Ok(0);
+            }
             let cfg = FakeConfig {
                 slots,
                 service_ms,

@@ -101,6 +101,7 @@ pub fn recompute(original: &Report, source: &Path, o: &Overrides) -> Result<Repo
     Ok(Report {
         campaign: c,
         recommendation,
+        max_concurrency_per_instance: original.max_concurrency_per_instance,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         ..original.clone()
     })

@@ -35,10 +35,34 @@ impl Arrivals {
     }
 }
 
+/// What a step holds constant (`[load] mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadMode {
+    /// An offered request rate (open model): the default.
+    #[default]
+    Rate,
+    /// N requests in flight: a new one starts when one ends (closed model). The natural
+    /// control for streams; the adaptive search doubles then bisects N.
+    Concurrency,
+}
+
+impl LoadMode {
+    pub fn is_rate(&self) -> bool {
+        *self == LoadMode::Rate
+    }
+}
+
 /// How load is applied.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LoadConfig {
+    /// `rate` (default) or `concurrency`. Left out of the file when `rate`.
+    #[serde(default, skip_serializing_if = "LoadMode::is_rate")]
+    pub mode: LoadMode,
+    /// Concurrency mode: the first N the search tries (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_concurrency: Option<u32>,
     #[serde(default = "default_search")]
     pub search: SearchKind,
     #[serde(default = "default_start_rps")]
@@ -135,6 +159,8 @@ fn default_abort_after_seconds() -> f64 {
 impl Default for LoadConfig {
     fn default() -> Self {
         LoadConfig {
+            mode: LoadMode::Rate,
+            start_concurrency: None,
             search: default_search(),
             start_rps: default_start_rps(),
             max_rps: default_max_rps(),
@@ -236,6 +262,33 @@ pub fn validate(l: &LoadConfig) -> Result<(), Issue> {
             "load",
             "max_requests",
             "= 0 must be at least 1 (leave it out for no cap)".into(),
+        ));
+    }
+    if let Some(n) = l.start_concurrency {
+        if l.mode != LoadMode::Concurrency {
+            return Err(bad(
+                "load",
+                "start_concurrency",
+                "applies only to mode = \"concurrency\"; remove it or set mode = \"concurrency\""
+                    .into(),
+            ));
+        }
+        if n == 0 || n > l.max_concurrency {
+            return Err(bad(
+                "load",
+                "start_concurrency",
+                format!(
+                    "= {n} must be between 1 and max_concurrency = {}",
+                    l.max_concurrency
+                ),
+            ));
+        }
+    }
+    if l.mode == LoadMode::Concurrency && l.search == SearchKind::Walk {
+        return Err(bad(
+            "load",
+            "search",
+            "= \"walk\" is not available with mode = \"concurrency\"; use search = \"adaptive\" (it doubles then bisects the concurrency up to max_concurrency)".into(),
         ));
     }
     match (l.search, &l.walk) {

@@ -26,11 +26,11 @@ pub use autoscaling::{AutoscalingConfig, CooldownFrom};
 pub use deploy::DeployConfig;
 pub use issue::Issue;
 use issue::{bad, line_at};
-pub use load::{Arrivals, LoadConfig, SearchKind};
+pub use load::{Arrivals, LoadConfig, LoadMode, SearchKind};
 pub use payload::{PayloadConfig, PayloadFile};
 pub use recommend::RecommendConfig;
 pub use requirements::Requirements;
-pub use target::{SagemakerClient, TargetConfig, TargetKind, is_endpoint_name};
+pub use target::{SagemakerClient, StreamFormat, TargetConfig, TargetKind, is_endpoint_name};
 
 /// A whole sizing campaign, as written in `campaign.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -110,6 +110,44 @@ impl Campaign {
         load::validate(&self.load)?;
         recommend::validate(&self.recommend)?;
         autoscaling::validate(&self.autoscaling, &self.requirements)?;
+        self.validate_stream()?;
+        Ok(())
+    }
+
+    /// Stream keys belong together: a stream needs a TTFT, ITL or end-to-end limit, and those
+    /// limits need a stream to measure.
+    fn validate_stream(&self) -> std::result::Result<(), Issue> {
+        let r = &self.requirements;
+        match self.target.stream {
+            Some(_) => {
+                if r.ttft_p99_ms.is_none() && r.itl_p99_ms.is_none() && r.e2e_p99_ms.is_none() {
+                    return Err(bad(
+                        "requirements",
+                        "ttft_p99_ms",
+                        "is missing: a streamed target needs at least one of ttft_p99_ms, itl_p99_ms or e2e_p99_ms (for example ttft_p99_ms = 500 and itl_p99_ms = 50)".into(),
+                    ));
+                }
+            }
+            None => {
+                for (key, set) in [
+                    ("ttft_p99_ms", r.ttft_p99_ms.is_some()),
+                    ("itl_p99_ms", r.itl_p99_ms.is_some()),
+                    ("e2e_p99_ms", r.e2e_p99_ms.is_some()),
+                    (
+                        "min_output_tokens_per_s",
+                        r.min_output_tokens_per_s.is_some(),
+                    ),
+                ] {
+                    if set {
+                        return Err(bad(
+                            "requirements",
+                            key,
+                            "needs a streamed answer to measure; set [target] stream = \"openai\", \"tgi\" or \"jsonl\", or remove it".into(),
+                        ));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 

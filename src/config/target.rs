@@ -7,6 +7,28 @@ use serde::{Deserialize, Serialize};
 
 use super::issue::{Issue, bad};
 
+/// How a streamed answer is framed (`[target] stream`); absent: one response per request.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamFormat {
+    /// OpenAI-compatible Server-Sent Events (`/v1/chat/completions`, `/v1/completions`).
+    Openai,
+    /// Text Generation Inference's `/generate_stream` events.
+    Tgi,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+impl StreamFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamFormat::Openai => "openai",
+            StreamFormat::Tgi => "tgi",
+            StreamFormat::Jsonl => "jsonl",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetKind {
@@ -77,6 +99,21 @@ pub struct TargetConfig {
     /// Instances serving the endpoint during the test; MAX_RPS is divided by it.
     #[serde(default = "default_one")]
     pub instance_count: u32,
+    /// The answer streams in this format: TTFT, ITL and tokens are measured (absent: today's
+    /// request/response).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamFormat>,
+    /// A stream with no byte for longer than this is a failed request of class
+    /// `stream_broken` (default 30000 when `stream` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_idle_timeout_ms: Option<u64>,
+}
+
+impl TargetConfig {
+    /// The idle limit of a stream.
+    pub fn stream_idle_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.stream_idle_timeout_ms.unwrap_or(30_000))
+    }
 }
 
 impl TargetConfig {
@@ -235,6 +272,22 @@ pub fn validate(t: &TargetConfig, deployed: bool) -> Result<(), Issue> {
             "timeout_ms",
             format!("= {} must be between 1 and 3600000", t.timeout_ms),
         ));
+    }
+    if let Some(ms) = t.stream_idle_timeout_ms {
+        if t.stream.is_none() {
+            return Err(bad(
+                "target",
+                "stream_idle_timeout_ms",
+                "applies only to a streamed answer; set stream = \"openai\", \"tgi\" or \"jsonl\", or remove it".into(),
+            ));
+        }
+        if ms == 0 || ms > 3_600_000 {
+            return Err(bad(
+                "target",
+                "stream_idle_timeout_ms",
+                format!("= {ms} must be between 1 and 3600000"),
+            ));
+        }
     }
     if t.instance_count == 0 {
         return Err(bad("target", "instance_count", "must be at least 1".into()));

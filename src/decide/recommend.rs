@@ -187,6 +187,20 @@ pub fn recommend(
 
 /// The recommendation of a whole campaign: [`recommend`], then `[autoscaling]` (cooldowns,
 /// MaxCapacity) and, when `ramp_minutes` is given, a minimum from the ramp simulation.
+/// C_max per instance: the highest concurrency whose latest step passed, divided by the
+/// instances that served it (none for a rate campaign, or when nothing passed).
+pub fn max_concurrency_per_instance(steps: &[StepResult], instance_count: u32) -> Option<u64> {
+    let mut latest = std::collections::BTreeMap::new();
+    for s in steps {
+        if let Some(n) = s.concurrency {
+            latest.insert(n, s.pass);
+        }
+    }
+    let best = latest.iter().filter(|(_, p)| **p).map(|(n, _)| *n).max()?;
+    let per = best / u64::from(instance_count.max(1));
+    (per > 0).then_some(per)
+}
+
 pub fn recommend_campaign(steps: &[StepResult], c: &Campaign) -> Option<Recommendation> {
     // A knee the generator could not reach is not the endpoint's: no MAX_RPS from it, however
     // the report is recomputed.
@@ -291,6 +305,8 @@ mod tests {
             timeout_ms: 1000,
             instance_type: "ml.c5.xlarge".into(),
             instance_count: count,
+            stream: None,
+            stream_idle_timeout_ms: None,
         }
     }
 
@@ -301,6 +317,10 @@ mod tests {
             peak_tps: peak,
             ramp_minutes: None,
             min_tps,
+            ttft_p99_ms: None,
+            itl_p99_ms: None,
+            e2e_p99_ms: None,
+            min_output_tokens_per_s: None,
         }
     }
 

@@ -28,6 +28,14 @@ pub enum Plan {
         rates: Vec<f64>,
         max_rps: f64,
     },
+    /// `[load] mode = "concurrency"`: double N from `start` while steps pass, then bisect the
+    /// integers between the best pass and the lowest failure above it until they are adjacent;
+    /// the best pass is C_max. A probe's `offered_rps` is its N. No repeats: a step at a fixed
+    /// concurrency cannot be overloaded by its own backlog the way a rate step is.
+    Concurrency {
+        start: u32,
+        max: u32,
+    },
 }
 
 /// What the search needs to know of a finished step.
@@ -54,7 +62,8 @@ pub struct Probe {
 impl From<&StepResult> for Probe {
     fn from(s: &StepResult) -> Probe {
         Probe {
-            offered_rps: s.offered_rps,
+            // A concurrency step is placed by its N.
+            offered_rps: s.concurrency.map_or(s.offered_rps, |n| n as f64),
             pass: s.pass,
             repeat_of: s.repeat_of,
             served_rps: s.served_rps,
@@ -96,6 +105,12 @@ pub enum Stop {
     TooManySteps,
     /// A step was inconclusive: the generator was the limit, and no MAX_RPS can be given.
     GeneratorBound,
+    /// Concurrency: the best pass and the lowest failure above it are adjacent integers.
+    ConcurrencyConverged,
+    /// Concurrency: `max_concurrency` itself passed.
+    ConcurrencyCapReached,
+    /// Concurrency: the first N tried failed and none below it is left (N = 1 failed).
+    ConcurrencyFirstFailed,
 }
 
 impl Stop {
@@ -113,6 +128,15 @@ impl Stop {
             Stop::TooManySteps => "the step limit was reached",
             Stop::GeneratorBound => {
                 "the knee is generator-bound: a step was inconclusive; no MAX_RPS is given"
+            }
+            Stop::ConcurrencyConverged => {
+                "C_max found: the highest passing concurrency is one below the lowest failing one"
+            }
+            Stop::ConcurrencyCapReached => {
+                "max_concurrency passed; raise [load] max_concurrency to look higher"
+            }
+            Stop::ConcurrencyFirstFailed => {
+                "one request at a time already failed; relax the requirements or check the endpoint"
             }
         }
     }
@@ -150,6 +174,7 @@ pub fn next(plan: &Plan, history: &[Probe]) -> Next {
         return Next::Stop(Stop::GeneratorBound);
     }
     match plan {
+        Plan::Concurrency { start, max } => next_concurrency(*start, *max, history),
         Plan::Walk { rates, max_rps } => {
             let judged = history.iter().filter(|p| !p.unjudged);
             if judged.clone().any(|p| !p.pass) {
@@ -236,6 +261,50 @@ pub fn next(plan: &Plan, history: &[Probe]) -> Next {
                 }
             }
         }
+    }
+}
+
+/// The concurrency search: integers only, doubling then bisecting; the latest step at an N
+/// gives its verdict.
+fn next_concurrency(start: u32, max: u32, history: &[Probe]) -> Next {
+    let max = max.max(1);
+    let start = start.clamp(1, max);
+    if history.iter().all(|p| p.unjudged) {
+        return Next::Offer(f64::from(start));
+    }
+    // The latest verdict of each N tried.
+    let mut verdicts: std::collections::BTreeMap<u32, bool> = Default::default();
+    for p in history.iter().filter(|p| !p.unjudged) {
+        verdicts.insert(p.offered_rps.round().max(0.0) as u32, p.pass);
+    }
+    let best = verdicts
+        .iter()
+        .filter(|(_, pass)| **pass)
+        .map(|(n, _)| *n)
+        .max();
+    let fail_above = |lo: u32| {
+        verdicts
+            .iter()
+            .filter(|(n, pass)| !**pass && **n > lo)
+            .map(|(n, _)| *n)
+            .min()
+    };
+    match best {
+        None => {
+            // Nothing passed yet: bisect down towards 1.
+            let lowest_fail = verdicts.keys().next().copied().unwrap_or(start);
+            if lowest_fail <= 1 {
+                Next::Stop(Stop::ConcurrencyFirstFailed)
+            } else {
+                Next::Offer(f64::from(lowest_fail / 2))
+            }
+        }
+        Some(lo) => match fail_above(lo) {
+            None if lo >= max => Next::Stop(Stop::ConcurrencyCapReached),
+            None => Next::Offer(f64::from(lo.saturating_mul(2).min(max))),
+            Some(hi) if hi - lo <= 1 => Next::Stop(Stop::ConcurrencyConverged),
+            Some(hi) => Next::Offer(f64::from(lo + (hi - lo) / 2)),
+        },
     }
 }
 
@@ -383,6 +452,58 @@ impl<'a> Verdicts<'a> {
         self.rates(false)
             .filter(|(_, r)| *r > lo)
             .reduce(|a, b| if b.1 < a.1 { b } else { a })
+    }
+}
+
+#[cfg(test)]
+mod concurrency_tests {
+    use super::*;
+
+    /// Runs the concurrency search against an endpoint that passes up to `c_max`.
+    fn search(start: u32, max: u32, c_max: u32) -> (Vec<u32>, Stop) {
+        let plan = Plan::Concurrency { start, max };
+        let mut history = Vec::new();
+        loop {
+            match next(&plan, &history) {
+                Next::Offer(n) => {
+                    assert_eq!(n.fract(), 0.0, "integer concurrency");
+                    history.push(Probe::new(n, n as u32 <= c_max));
+                }
+                Next::Repeat(_) => panic!("the concurrency search does not repeat"),
+                Next::Stop(s) => {
+                    return (history.iter().map(|p| p.offered_rps as u32).collect(), s);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn finds_every_c_max_exactly_by_doubling_then_bisecting() {
+        for c_max in 1..=70 {
+            let (tried, stop) = search(1, 256, c_max);
+            let best = tried.iter().filter(|n| **n <= c_max).max().copied();
+            assert_eq!(best, Some(c_max), "tried {tried:?}");
+            assert_eq!(stop, Stop::ConcurrencyConverged, "tried {tried:?}");
+            assert!(
+                tried.contains(&(c_max + 1)),
+                "the failure above is measured"
+            );
+            assert!(tried.len() <= 16, "{} steps for {c_max}", tried.len());
+        }
+        assert_eq!(search(1, 256, 5).0, vec![1, 2, 4, 8, 6, 5]);
+    }
+
+    #[test]
+    fn stops_at_the_cap_and_bisects_down_from_a_failing_start() {
+        let (tried, stop) = search(1, 12, 100);
+        assert_eq!(tried, vec![1, 2, 4, 8, 12]);
+        assert_eq!(stop, Stop::ConcurrencyCapReached);
+        let (tried, stop) = search(16, 64, 3);
+        assert_eq!(tried, vec![16, 8, 4, 2, 3]);
+        assert_eq!(stop, Stop::ConcurrencyConverged);
+        let (tried, stop) = search(4, 64, 0);
+        assert_eq!(tried, vec![4, 2, 1]);
+        assert_eq!(stop, Stop::ConcurrencyFirstFailed);
     }
 }
 

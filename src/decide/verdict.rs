@@ -63,6 +63,10 @@ pub const CEILING_SHARE: f64 = 0.8;
 /// of the endpoint also fills every slot, but then the slots' ceiling is far above the offered
 /// rate: that is the endpoint's failure.
 pub fn generator_limit(step: &StepResult) -> Option<String> {
+    // A concurrency step holds every slot busy by design: that is its load, not a limit.
+    if step.concurrency.is_some() {
+        return None;
+    }
     let mean_s = step.service_ms.mean / 1000.0;
     let ceiling = (mean_s > 0.0).then(|| step.max_concurrency as f64 / mean_s);
     if step.max_concurrency > 0
@@ -115,6 +119,7 @@ pub fn judge(step: &StepResult, req: &Requirements) -> (bool, Vec<String>) {
             fmt_num(req.max_error_percent)
         ));
     }
+    stream_limits(step, req, &mut reasons);
     if step.achieved_rps < step.offered_rps * MIN_ACHIEVED_RATIO {
         reasons.push(format!(
             "achieved {:.1} rps < {:.0}% of offered {:.1} rps",
@@ -124,6 +129,42 @@ pub fn judge(step: &StepResult, req: &Requirements) -> (bool, Vec<String>) {
         ));
     }
     (reasons.is_empty(), reasons)
+}
+
+/// The stream limits: p99 of TTFT, ITL and end-to-end time, and the per-request token rate
+/// that 99 % of requests must reach. A streamed step without a successful stream meets none.
+fn stream_limits(step: &StepResult, req: &Requirements, reasons: &mut Vec<String>) {
+    if !req.has_stream_limit() {
+        return;
+    }
+    let Some(st) = &step.stream else {
+        reasons.push("no streamed answer was measured".to_string());
+        return;
+    };
+    if st.requests == 0 {
+        reasons.push("no stream completed".to_string());
+        return;
+    }
+    for (name, limit, p99) in [
+        ("TTFT", req.ttft_p99_ms, st.ttft_ms.p99),
+        ("ITL", req.itl_p99_ms, st.itl_ms.p99),
+        ("end-to-end", req.e2e_p99_ms, st.e2e_ms.p99),
+    ] {
+        if let Some(limit) = limit
+            && p99 > limit
+        {
+            reasons.push(format!("{name} p99 {p99:.1} ms > {} ms", fmt_num(limit)));
+        }
+    }
+    if let Some(min) = req.min_output_tokens_per_s
+        && st.output_tokens_per_s_per_request.p1 < min
+    {
+        reasons.push(format!(
+            "1% of requests got under {:.1} output tokens/s < {} (min_output_tokens_per_s)",
+            st.output_tokens_per_s_per_request.p1,
+            fmt_num(min)
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -166,6 +207,10 @@ mod tests {
             peak_tps: 100.0,
             ramp_minutes: None,
             min_tps: None,
+            ttft_p99_ms: None,
+            itl_p99_ms: None,
+            e2e_p99_ms: None,
+            min_output_tokens_per_s: None,
         };
         // Queued behind a full max_concurrency: p99 from the intended send is high, the
         // endpoint's own service time is fine, and requests were never sent.
@@ -224,6 +269,10 @@ mod tests {
             peak_tps: 100.0,
             ramp_minutes: None,
             min_tps: None,
+            ttft_p99_ms: None,
+            itl_p99_ms: None,
+            e2e_p99_ms: None,
+            min_output_tokens_per_s: None,
         };
         // (step, pass, reason fragments)
         let cases: Vec<(StepResult, bool, Vec<&str>)> = vec![

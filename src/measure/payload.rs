@@ -134,6 +134,16 @@ impl Payloads {
         }
     }
 
+    /// The same rotation with each body replaced by `f`'s answer (kept when it gives none).
+    pub fn map_bodies(mut self, f: impl Fn(&[u8]) -> Option<Vec<u8>>) -> Payloads {
+        for b in &mut self.bodies {
+            if let Some(new) = f(b) {
+                *b = Bytes::from(new);
+            }
+        }
+        self
+    }
+
     /// One fixed body.
     pub fn single(body: impl Into<Bytes>) -> Payloads {
         Payloads::new(vec![body.into()], &[1], 1)

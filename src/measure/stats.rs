@@ -11,10 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::measure::stream_stats::{
+    StreamLimits, StreamRecord, StreamSample, StreamShard, StreamStepStats,
+};
 use crate::num::round3;
 
 /// How many error classes there are.
-pub const CLASSES: usize = 10;
+pub const CLASSES: usize = 13;
 
 /// Why a request did not succeed. The snake-case names are stable report keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -38,6 +41,14 @@ pub enum ErrorClass {
     /// `max_concurrency` slots busy) when sending stopped. Its `latency_ms` is a lower bound:
     /// from its intended send time to when sending stopped.
     NotSent,
+    /// A stream that ended without its format's terminator, or stalled longer than
+    /// `[target] stream_idle_timeout_ms`.
+    StreamBroken,
+    /// SageMaker `InvokeEndpointWithResponseStream`: a `ModelStreamError` event (its
+    /// `ErrorCode`, e.g. `ModelInvocationTimeExceeded` or `StreamBroken`, is in the message).
+    ModelStreamError,
+    /// SageMaker `InvokeEndpointWithResponseStream`: an `InternalStreamFailure` event.
+    InternalStreamFailure,
 }
 
 impl ErrorClass {
@@ -52,6 +63,9 @@ impl ErrorClass {
         ErrorClass::Connect,
         ErrorClass::Other,
         ErrorClass::NotSent,
+        ErrorClass::StreamBroken,
+        ErrorClass::ModelStreamError,
+        ErrorClass::InternalStreamFailure,
     ];
 
     pub fn index(self) -> usize {
@@ -70,6 +84,9 @@ impl ErrorClass {
             ErrorClass::Connect => "connect",
             ErrorClass::Other => "other",
             ErrorClass::NotSent => "not_sent",
+            ErrorClass::StreamBroken => "stream_broken",
+            ErrorClass::ModelStreamError => "model_stream_error",
+            ErrorClass::InternalStreamFailure => "internal_stream_failure",
         }
     }
 
@@ -89,8 +106,9 @@ impl ErrorClass {
     }
 }
 
-/// What one request came to. Timings are taken by the load generator, not the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What one request came to. Timings are taken by the load generator, not the target (a
+/// stream's token times are offsets from the client's send, which the generator places).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     /// `None` is success.
     pub class: Option<ErrorClass>,
@@ -100,6 +118,8 @@ pub struct Outcome {
     pub original_status: Option<u16>,
     /// Index into the target's variant table (`x-Amzn-Invoked-Production-Variant`).
     pub variant: Option<u8>,
+    /// A streamed answer's token times and counts (boxed: a plain request pays one pointer).
+    pub stream: Option<Box<StreamRecord>>,
 }
 
 impl Outcome {
@@ -109,6 +129,7 @@ impl Outcome {
             status: Some(status),
             original_status: None,
             variant: None,
+            stream: None,
         }
     }
 
@@ -118,6 +139,7 @@ impl Outcome {
             status,
             original_status: None,
             variant: None,
+            stream: None,
         }
     }
 }
@@ -145,6 +167,7 @@ pub struct Shard {
     statuses: Box<[u64; MAX_STATUS]>,
     original_statuses: Box<[u64; MAX_STATUS]>,
     variants: [u64; MAX_VARIANTS],
+    pub stream: StreamShard,
 }
 
 impl Shard {
@@ -159,6 +182,7 @@ impl Shard {
             statuses: Box::new([0; MAX_STATUS]),
             original_statuses: Box::new([0; MAX_STATUS]),
             variants: [0; MAX_VARIANTS],
+            stream: StreamShard::default(),
         }
     }
 
@@ -185,6 +209,7 @@ impl Shard {
         for (a, b) in self.variants.iter_mut().zip(other.variants.iter()) {
             *a += b;
         }
+        self.stream.merge(&other.stream);
     }
 }
 
@@ -205,6 +230,8 @@ pub struct Recorder {
     /// they let the abort watcher see a broken endpoint from the step's first second.
     pub warmup_done: AtomicU64,
     pub warmup_errors: AtomicU64,
+    /// The per-request limits that count a stream towards goodput.
+    pub stream_limits: StreamLimits,
 }
 
 impl Recorder {
@@ -221,7 +248,24 @@ impl Recorder {
             live_errors: AtomicU64::new(0),
             warmup_done: AtomicU64::new(0),
             warmup_errors: AtomicU64::new(0),
+            stream_limits: StreamLimits::default(),
         }
+    }
+
+    /// The same recorder judging streams' goodput by `limits`.
+    pub fn with_stream_limits(mut self, limits: StreamLimits) -> Recorder {
+        self.stream_limits = limits;
+        self
+    }
+
+    /// Records one successful streamed request's figures (from its intended send time) in
+    /// the shard that [`Self::record_sent`] uses for it.
+    pub fn record_stream(&self, shard: usize, sample: &StreamSample, gaps_us: &[u32]) {
+        let mut s = match self.shards[shard % self.shards.len()].lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        s.stream.record(sample, gaps_us, &self.stream_limits);
     }
 
     /// Counts one warm-up request's outcome (warm-up requests are not measured).
@@ -489,6 +533,12 @@ pub struct StepResult {
     /// again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unrecovered: bool,
+    /// A concurrency step (`[load] mode = "concurrency"`): the requests it kept in flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u64>,
+    /// A streamed target's TTFT, ITL, gaps, end-to-end time, tokens and goodput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamStepStats>,
 }
 
 impl StepResult {
@@ -545,6 +595,10 @@ pub struct StepMeasurement {
     pub peak_in_flight: u64,
     pub max_concurrency: u64,
     pub shard: ShardSummary,
+    /// A concurrency step's N.
+    pub concurrency: Option<u64>,
+    /// The wire format of a streamed target.
+    pub stream_format: Option<&'static str>,
 }
 
 /// What a step served: successful answers per second, and whether it served them steadily.
@@ -591,6 +645,7 @@ pub struct ShardSummary {
     pub status_counts: BTreeMap<String, u64>,
     pub original_status_counts: BTreeMap<String, u64>,
     pub variants: BTreeMap<String, u64>,
+    pub stream: StreamShard,
 }
 
 impl ShardSummary {
@@ -633,6 +688,7 @@ impl ShardSummary {
                     )
                 })
                 .collect(),
+            stream: s.stream.clone(),
         }
     }
 }
@@ -691,6 +747,10 @@ impl StepMeasurement {
             served_rps: Some(round3(self.served.rps)),
             served_steady: self.served.steady,
             unrecovered: false,
+            concurrency: self.concurrency,
+            stream: self
+                .stream_format
+                .map(|f| StreamStepStats::from_shard(&s.stream, f, self.window_s)),
         }
     }
 }
@@ -732,6 +792,8 @@ mod tests {
         r.record(0, 3 * 3600 * 1_000_000, 1_000, &Outcome::success(200));
         r.record_not_sent(0, 3 * 3600 * 1_000_000);
         let m = StepMeasurement {
+            concurrency: None,
+            stream_format: None,
             offered_rps: 1.0,
             abort: None,
             failed_early: None,

@@ -114,6 +114,24 @@ pub struct StepRow {
     /// The passing step MAX_RPS was taken from.
     pub best: bool,
     pub reasons: String,
+    /// A concurrency step's N ("" on rate steps).
+    pub concurrency: String,
+    /// A streamed target's figures.
+    pub stream: Option<StreamCells>,
+}
+
+/// The stream figures of one step, formatted (milliseconds, tokens/s, requests/s).
+#[derive(Debug, Serialize)]
+pub struct StreamCells {
+    pub ttft_p50: String,
+    pub ttft_p99: String,
+    pub itl_p50: String,
+    pub itl_p99: String,
+    pub gap_p99: String,
+    pub e2e_p99: String,
+    pub tokens_per_s: String,
+    pub goodput: String,
+    pub token_source: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -134,6 +152,8 @@ struct ReportPage {
     requirements: Vec<Item>,
     load: Vec<Item>,
     charts: Vec<Figure>,
+    /// Some step has stream figures: the page shows the stream table.
+    has_stream: bool,
     steps: Vec<StepRow>,
 }
 
@@ -168,6 +188,18 @@ pub fn step_rows(report: &Report) -> Vec<StepRow> {
             p999: f1(s.latency_ms.p999),
             max: f1(s.latency_ms.max),
             service_p99: f1(s.service_ms.p99),
+            concurrency: s.concurrency.map(|n| n.to_string()).unwrap_or_default(),
+            stream: s.stream.as_ref().map(|st| StreamCells {
+                ttft_p50: f1(st.ttft_ms.p50),
+                ttft_p99: f1(st.ttft_ms.p99),
+                itl_p50: f1(st.itl_ms.p50),
+                itl_p99: f1(st.itl_ms.p99),
+                gap_p99: f1(st.gap_ms.p99),
+                e2e_p99: f1(st.e2e_ms.p99),
+                tokens_per_s: f1(st.output_tokens_per_s),
+                goodput: format!("{:.2}", st.goodput_rps),
+                token_source: st.token_source.clone(),
+            }),
             pass: s.pass,
             inconclusive: s.verdict == Some(Verdict::Inconclusive),
             repeat_of: s.repeat_of.map(|r| r + 1),
@@ -201,6 +233,21 @@ pub fn requirement_items(report: &Report) -> Vec<Item> {
             format!("{} requests/s", fmt_num(r.peak_tps)),
         ),
     ];
+    for (label, limit) in [
+        ("TTFT p99", r.ttft_p99_ms),
+        ("ITL p99", r.itl_p99_ms),
+        ("end-to-end p99", r.e2e_p99_ms),
+    ] {
+        if let Some(ms) = limit {
+            v.push(item(label, format!("≤ {} ms", fmt_num(ms))));
+        }
+    }
+    if let Some(t) = r.min_output_tokens_per_s {
+        v.push(item(
+            "output tokens/s per request",
+            format!("≥ {} (99 % of requests)", fmt_num(t)),
+        ));
+    }
     if let Some(m) = r.min_tps {
         v.push(item("traffic floor", format!("{} requests/s", fmt_num(m))));
     }
@@ -216,7 +263,13 @@ pub fn requirement_items(report: &Report) -> Vec<Item> {
 
 fn load_items(report: &Report) -> Vec<Item> {
     let l = &report.campaign.load;
+    let concurrency = l.mode == crate::config::LoadMode::Concurrency;
     let search = match l.search {
+        crate::config::SearchKind::Adaptive if concurrency => format!(
+            "concurrency: from {} in flight, doubled while passing, then bisected to C_max (at most {})",
+            l.start_concurrency.unwrap_or(1),
+            l.max_concurrency
+        ),
         crate::config::SearchKind::Adaptive => format!(
             "adaptive from {} requests/s, ×{} while passing, bisect to {} %",
             fmt_num(l.start_rps),
@@ -257,7 +310,19 @@ fn load_items(report: &Report) -> Vec<Item> {
     vec![
         item("payload", payload),
         item("search", search),
-        item("rate cap", format!("{} requests/s", fmt_num(l.max_rps))),
+        if concurrency {
+            item(
+                "stream",
+                report
+                    .campaign
+                    .target
+                    .stream
+                    .map_or("none", |f| f.name())
+                    .to_string(),
+            )
+        } else {
+            item("rate cap", format!("{} requests/s", fmt_num(l.max_rps)))
+        },
         item(
             "step",
             format!(
@@ -364,6 +429,7 @@ pub fn render_report(report: &Report) -> Result<String> {
             }
             charts
         },
+        has_stream: report.steps.iter().any(|s| s.stream.is_some()),
         steps: step_rows(report),
     };
     render_page("report.html.tera", &page)

@@ -130,6 +130,32 @@ pub fn summary(report: &Report) -> String {
             result
         );
     }
+    let rows = step_rows(report);
+    if rows.iter().any(|s| s.stream.is_some()) {
+        let _ = writeln!(
+            out,
+            "\n| # | concurrency | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | gap p99 ms | end-to-end p99 ms | output tokens/s | goodput rps |"
+        );
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for s in &rows {
+            if let Some(st) = &s.stream {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    s.index,
+                    s.concurrency,
+                    st.ttft_p50,
+                    st.ttft_p99,
+                    st.itl_p50,
+                    st.itl_p99,
+                    st.gap_p99,
+                    st.e2e_p99,
+                    st.tokens_per_s,
+                    st.goodput
+                );
+            }
+        }
+    }
     let _ = writeln!(
         out,
         "\nLatency from each request's intended send time. Full report: `report.html` (charts), `report.json` (data)."

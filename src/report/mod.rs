@@ -43,6 +43,10 @@ pub struct Report {
     pub steps: Vec<StepResult>,
     /// Best passing achieved rate, per instance.
     pub max_rps: Option<f64>,
+    /// `[load] mode = "concurrency"`: C_max, the highest concurrency whose step met every
+    /// requirement, per instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency_per_instance: Option<u64>,
     pub recommendation: Option<Recommendation>,
     /// Written after an interrupt or a cap: the steps are all that was completed.
     #[serde(default)]
@@ -372,6 +376,8 @@ mod tests {
 
     fn journal_entry(rate: f64) -> String {
         let s = crate::measure::stats::StepMeasurement {
+            concurrency: None,
+            stream_format: None,
             offered_rps: rate,
             abort: None,
             failed_early: None,

@@ -73,6 +73,7 @@ pub fn report(instance_type: &str, steps: &[(f64, bool)], peak_tps: f64) -> Repo
         max_rps: crate::decide::recommend::max_rps_per_instance(&steps, 1),
         steps,
         recommendation,
+        max_concurrency_per_instance: None,
         partial: false,
         stop_reason: "resolution reached".into(),
         managed: None,

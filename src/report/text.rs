@@ -42,7 +42,51 @@ pub fn summary(report: &Report) -> String {
             result(s)
         );
     }
+    if report.steps.iter().any(|s| s.stream.is_some()) {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:>4}  {:>11}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>10}  {:>8}",
+            "step",
+            "concurrency",
+            "TTFT p50",
+            "TTFT p99",
+            "ITL p50",
+            "ITL p99",
+            "gap p99",
+            "e2e p99",
+            "tokens/s",
+            "goodput"
+        );
+        for (i, s) in report.steps.iter().enumerate() {
+            let Some(st) = &s.stream else { continue };
+            let _ = writeln!(
+                out,
+                "{:>4}  {:>11}  {:>9.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>9.1}  {:>10.1}  {:>8.2}",
+                i + 1,
+                s.concurrency.map(|n| n.to_string()).unwrap_or_default(),
+                st.ttft_ms.p50,
+                st.ttft_ms.p99,
+                st.itl_ms.p50,
+                st.itl_ms.p99,
+                st.gap_ms.p99,
+                st.e2e_ms.p99,
+                st.output_tokens_per_s,
+                st.goodput_rps
+            );
+        }
+        let _ = writeln!(
+            out,
+            "(milliseconds from the intended send time; ITL = (last − first token) ÷ (tokens − 1); goodput in requests/s)"
+        );
+    }
     let _ = writeln!(out);
+    if let Some(c) = report.max_concurrency_per_instance {
+        let _ = writeln!(
+            out,
+            "C_max per instance: {c} concurrent requests (the highest concurrency that met every requirement)"
+        );
+    }
     if report.partial {
         let _ = writeln!(out, "Partial report: {}", report.stop_reason);
     } else if !report.stop_reason.is_empty() {
@@ -74,10 +118,21 @@ pub fn summary(report: &Report) -> String {
             let _ = writeln!(out, "No recommendation: no step was completed.");
         }
         None => {
+            let what = if report.steps.iter().any(|s| s.concurrency.is_some()) {
+                "concurrency"
+            } else {
+                "rate"
+            };
             let _ = writeln!(
                 out,
-                "No recommendation: no tested rate met p99 ≤ {} ms with errors ≤ {}%.",
-                report.campaign.requirements.p99_ms, report.campaign.requirements.max_error_percent
+                "No recommendation: no tested {what} met p99 ≤ {} ms with errors ≤ {}%{}.",
+                report.campaign.requirements.p99_ms,
+                report.campaign.requirements.max_error_percent,
+                if report.campaign.requirements.has_stream_limit() {
+                    " and the stream limits"
+                } else {
+                    ""
+                }
             );
         }
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Campaign, SearchKind};
+use crate::config::{Campaign, LoadMode, SearchKind};
 use crate::decide::recommend;
 use crate::decide::search::{self, Next, Plan, Probe, Stop};
 use crate::decide::verdict;
@@ -21,6 +21,8 @@ use crate::measure::client::{AnyTarget, Target};
 use crate::measure::load::{self, AbortRule, FailFast, StepEnd, StepHandle, StepSpec};
 use crate::measure::payload::Payloads;
 use crate::measure::stats::{Recorder, StepResult, Verdict};
+use crate::measure::stream;
+use crate::measure::stream_stats::StreamLimits;
 use crate::prices::{self, PriceSource, PriceTable};
 use crate::report::{self, Report};
 use crate::run::caps::{self, CapStop, Caps};
@@ -94,7 +96,10 @@ pub fn is_json(content_type: &str) -> bool {
 
 /// Runs a campaign loaded from `campaign_file`.
 pub async fn run(c: &Campaign, campaign_file: &Path, opts: &RunOptions) -> Result<Finished> {
-    let payloads = Payloads::load(&c.payload, campaign_file, is_json(&c.target.content_type))?;
+    let mut payloads = Payloads::load(&c.payload, campaign_file, is_json(&c.target.content_type))?;
+    if let Some(format) = c.target.stream {
+        payloads = payloads.map_bodies(|b| stream::request_body(format, b));
+    }
     let target = AnyTarget::from_campaign(c).await?;
     run_with(c, Arc::new(target), Arc::new(payloads), opts).await
 }
@@ -102,6 +107,12 @@ pub async fn run(c: &Campaign, campaign_file: &Path, opts: &RunOptions) -> Resul
 /// The search plan a campaign describes.
 pub fn plan_of(c: &Campaign) -> Plan {
     let l = &c.load;
+    if l.mode == LoadMode::Concurrency {
+        return Plan::Concurrency {
+            start: l.start_concurrency.unwrap_or(1),
+            max: l.max_concurrency,
+        };
+    }
     match l.search {
         SearchKind::Adaptive => Plan::Adaptive {
             start_rps: l.start_rps,
@@ -200,28 +211,45 @@ pub async fn run_with<T: Target>(
             recovery_s = Some(crate::num::round3(waited.as_secs_f64()));
         }
         let index = steps.len() + 1;
-        let mut spec = StepSpec::new(
-            rate,
-            c.load.warmup_seconds,
-            c.load.step_seconds,
-            c.load.max_concurrency as usize,
-            Duration::from_millis(c.target.timeout_ms),
-        );
-        spec.arrivals = c.load.arrivals;
+        let timeout = Duration::from_millis(c.target.timeout_ms);
+        let mut spec = match c.load.mode {
+            LoadMode::Concurrency => StepSpec::closed(
+                rate.round().max(1.0) as usize,
+                c.load.warmup_seconds,
+                c.load.step_seconds,
+                timeout,
+            ),
+            LoadMode::Rate => {
+                let mut spec = StepSpec::new(
+                    rate,
+                    c.load.warmup_seconds,
+                    c.load.step_seconds,
+                    c.load.max_concurrency as usize,
+                    timeout,
+                );
+                spec.arrivals = c.load.arrivals;
+                // Its rules read an open schedule's backlog; a closed step has none.
+                spec.fail_fast = Some(FailFast {
+                    p99_ms: c.requirements.p99_ms,
+                    max_error_percent: c.requirements.max_error_percent,
+                });
+                spec
+            }
+        };
         spec.seed = c.payload.seed;
+        spec.stream_format = c.target.stream.map(|f| f.name());
         spec.abort = (c.load.abort_error_percent < 100.0)
             .then(|| AbortRule::new(c.load.abort_error_percent, c.load.abort_after_seconds));
-        spec.fail_fast = Some(FailFast {
-            p99_ms: c.requirements.p99_ms,
-            max_error_percent: c.requirements.max_error_percent,
-        });
         if let Some(cap) = caps.check_before(&spec, sent_so_far, tokio::time::Instant::now()) {
             let reason = cap.reason.clone();
             capped = Some(cap);
             break reason;
         }
         let handle = StepHandle {
-            recorder: Arc::new(Recorder::new((c.load.max_concurrency as usize).min(16))),
+            recorder: Arc::new(
+                Recorder::new((c.load.max_concurrency as usize).min(16))
+                    .with_stream_limits(StreamLimits::from_requirements(&c.requirements)),
+            ),
             cancel: opts.interrupt.child_token(),
         };
         let deadline = caps.cut_at_deadline(&handle.cancel);
@@ -317,6 +345,9 @@ pub async fn run_with<T: Target>(
         max_rps: (!generator_bound)
             .then(|| recommend::max_rps_per_instance(&steps, c.target.instance_count))
             .flatten(),
+        max_concurrency_per_instance: (!generator_bound)
+            .then(|| recommend::max_concurrency_per_instance(&steps, c.target.instance_count))
+            .flatten(),
         steps,
         recommendation,
         partial: interrupted || capped.is_some(),
@@ -356,10 +387,25 @@ fn baseline(steps: &[StepResult]) -> Option<Duration> {
 
 /// One line per finished step, for logs.
 pub fn step_line(index: usize, s: &StepResult) -> String {
+    let load = match s.concurrency {
+        Some(n) => format!("concurrency {n:>4}, {:>8.1} rps", s.achieved_rps),
+        None => format!(
+            "offered {:>8.1} rps, achieved {:>8.1} rps",
+            s.offered_rps, s.achieved_rps
+        ),
+    };
+    let stream = s
+        .stream
+        .as_ref()
+        .map(|st| {
+            format!(
+                ", TTFT p99 {:.1} ms, ITL p99 {:.1} ms, {:.1} tokens/s",
+                st.ttft_ms.p99, st.itl_ms.p99, st.output_tokens_per_s
+            )
+        })
+        .unwrap_or_default();
     format!(
-        "step {index:>2}: offered {:>8.1} rps, achieved {:>8.1} rps, p50 {:>7.1} ms, p99 {:>7.1} ms, errors {:>5.2}%  {}{}",
-        s.offered_rps,
-        s.achieved_rps,
+        "step {index:>2}: {load}, p50 {:>7.1} ms, p99 {:>7.1} ms{stream}, errors {:>5.2}%  {}{}",
         s.latency_ms.p50,
         s.latency_ms.p99,
         s.error_percent,
@@ -400,7 +446,10 @@ impl Progress {
         if let Ok(style) = ProgressStyle::with_template("{prefix} [{bar:24}] {msg}") {
             bar.set_style(style.progress_chars("=> "));
         }
-        bar.set_prefix(format!("step {index:>2} @ {:.1} rps", spec.schedule.rate));
+        bar.set_prefix(match spec.concurrency {
+            Some(n) => format!("step {index:>2} @ concurrency {n}"),
+            None => format!("step {index:>2} @ {:.1} rps", spec.schedule.rate),
+        });
         let stop = CancellationToken::new();
         let ticker = if bar.is_hidden() {
             None

@@ -202,6 +202,8 @@ mod tests {
     #[test]
     fn recorded_steps_count_their_warmup_requests() {
         let mut s = crate::measure::stats::StepMeasurement {
+            concurrency: None,
+            stream_format: None,
             offered_rps: 10.0,
             abort: None,
             failed_early: None,

@@ -8,6 +8,7 @@
 //! (`POST /endpoints/{name}/invocations`), answering the latter the way the real service does.
 //! Used by `rightsize fake-endpoint`, the demo and the tests; it imports only the foundation.
 
+pub mod llm;
 pub mod timer;
 
 use std::convert::Infallible;

@@ -87,6 +87,7 @@ fn hand_report(name: &str, instance_type: &str, p99_ms: f64, steps: &[(f64, bool
         max_rps: rightsize::decide::recommend::max_rps_per_instance(&steps, 1),
         steps,
         recommendation,
+        max_concurrency_per_instance: None,
         partial: false,
         stop_reason: "resolution reached".into(),
         managed: None,

@@ -13,6 +13,8 @@ pub mod pool;
 pub mod resolve;
 pub mod sagemaker;
 pub mod sigv4;
+pub mod sagemaker_stream;
+pub mod stream_http;
 mod target;
 pub mod tls;
 
@@ -29,12 +31,31 @@ pub enum AnyTarget {
     Http(http::HttpTarget),
     Sagemaker(sagemaker::SagemakerTarget),
     FastSagemaker(sigv4::FastSagemakerTarget),
+    /// An HTTP target whose answers stream (`[target] stream`).
+    Stream(stream_http::StreamHttpTarget),
+    /// A SageMaker endpoint whose answers stream (`InvokeEndpointWithResponseStream`).
+    SagemakerStream(sagemaker_stream::SagemakerStreamTarget),
 }
 
 impl AnyTarget {
     /// Builds the target of a validated campaign. `pool` is the number of connections to keep.
     pub async fn from_campaign(c: &Campaign) -> Result<AnyTarget> {
         match c.target.kind {
+            TargetKind::Http if let Some(format) = c.target.stream => {
+                Ok(AnyTarget::Stream(stream_http::StreamHttpTarget::new(
+                    &stream_http::StreamHttpConfig::from_campaign(c, format)?,
+                )?))
+            }
+            TargetKind::Sagemaker if let Some(format) = c.target.stream => {
+                Ok(AnyTarget::SagemakerStream(
+                    sagemaker_stream::SagemakerStreamTarget::new(
+                        &sagemaker::SagemakerTargetConfig::from_campaign(c)?,
+                        format,
+                        c.target.stream_idle_timeout(),
+                    )
+                    .await?,
+                ))
+            }
             TargetKind::Http => Ok(AnyTarget::Http(http::HttpTarget::new(
                 &http::HttpTargetConfig::from_campaign(c)?,
             )?)),
@@ -62,6 +83,8 @@ impl AnyTarget {
             AnyTarget::Http(_) => None,
             AnyTarget::Sagemaker(t) => Some(t.region()),
             AnyTarget::FastSagemaker(t) => Some(t.region()),
+            AnyTarget::Stream(_) => None,
+            AnyTarget::SagemakerStream(t) => Some(t.region()),
         }
     }
 }
@@ -72,6 +95,8 @@ impl Target for AnyTarget {
             AnyTarget::Http(t) => t.invoke(body).await,
             AnyTarget::Sagemaker(t) => t.invoke(body).await,
             AnyTarget::FastSagemaker(t) => t.invoke(body).await,
+            AnyTarget::Stream(t) => t.invoke(body).await,
+            AnyTarget::SagemakerStream(t) => t.invoke(body).await,
         }
     }
 
@@ -80,6 +105,8 @@ impl Target for AnyTarget {
             AnyTarget::Http(t) => t.variant_names(),
             AnyTarget::Sagemaker(t) => t.variant_names(),
             AnyTarget::FastSagemaker(t) => t.variant_names(),
+            AnyTarget::Stream(t) => t.variant_names(),
+            AnyTarget::SagemakerStream(t) => t.variant_names(),
         }
     }
 
@@ -88,6 +115,8 @@ impl Target for AnyTarget {
             AnyTarget::Http(t) => t.error_samples(),
             AnyTarget::Sagemaker(t) => t.error_samples(),
             AnyTarget::FastSagemaker(t) => t.error_samples(),
+            AnyTarget::Stream(t) => t.error_samples(),
+            AnyTarget::SagemakerStream(t) => t.error_samples(),
         }
     }
 }

@@ -65,6 +65,23 @@ impl Service<Name> for LocalFirstResolver {
     }
 }
 
+/// The same rule for reqwest (the streamed-answer client).
+pub struct TlsResolver;
+
+impl reqwest::dns::Resolve for TlsResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            if never_resolves(&host) {
+                return Err(Box::new(refused(&host)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::measure::client::Target;
 use crate::measure::payload::Payloads;
 use crate::measure::stats::{ErrorClass, Outcome, Recorder, ShardSummary, StepMeasurement};
+use crate::measure::stream_stats::StreamSample;
 use crate::measure::threads;
 
 pub use schedule::{Arrivals, Schedule};
@@ -46,6 +47,12 @@ pub struct StepSpec {
     pub seed: u64,
     /// Stop the step early, failed, once it has clearly failed (none: never).
     pub fail_fast: Option<FailFast>,
+    /// Closed model: keep this many requests in flight for the warm-up and the window instead
+    /// of offering `schedule.rate` (a new request starts when one ends; each is measured from
+    /// its own send, which is also its intended send time).
+    pub concurrency: Option<usize>,
+    /// The target streams its answers in this format (named in the step's figures).
+    pub stream_format: Option<&'static str>,
 }
 
 impl StepSpec {
@@ -69,7 +76,17 @@ impl StepSpec {
             arrivals: Arrivals::Uniform,
             seed: 0,
             fail_fast: None,
+            concurrency: None,
+            stream_format: None,
         }
+    }
+
+    /// A closed-model step holding `n` requests in flight.
+    pub fn closed(n: usize, warmup_s: f64, window_s: f64, timeout: Duration) -> StepSpec {
+        let mut s = StepSpec::new(n as f64, warmup_s, window_s, n, timeout);
+        s.concurrency = Some(n.max(1));
+        s.drain_grace = Duration::ZERO;
+        s
     }
 
     /// The longest a step can last: every request is sent by the end of the drain grace, and
@@ -113,7 +130,10 @@ pub async fn run_step<T: Target>(
     let sched = spec.schedule;
     let total = sched.total();
     let first_measured = sched.first_measured();
-    let workers = (spec.max_concurrency as u64).min(total).max(1) as usize;
+    let workers = match spec.concurrency {
+        Some(n) => n.max(1),
+        None => (spec.max_concurrency as u64).min(total).max(1) as usize,
+    };
     let recorder = handle.recorder.clone();
     let next = Arc::new(AtomicU64::new(0));
 
@@ -177,9 +197,13 @@ pub async fn run_step<T: Target>(
             start,
             send_deadline,
             timeout: spec.timeout,
+            window: (window_start, window_end),
         };
+        let closed = spec.concurrency.is_some();
         match threads.get(w % threads.len().max(1)) {
+            Some(h) if closed => set.spawn_on(ctx.run_closed(), h),
             Some(h) => set.spawn_on(ctx.run(), h),
+            None if closed => set.spawn(ctx.run_closed()),
             None => set.spawn(ctx.run()),
         };
     }
@@ -214,14 +238,22 @@ pub async fn run_step<T: Target>(
         None => sched.window_s,
     };
     let merged = recorder.merged();
+    let sent = recorder.sent.load(Ordering::Relaxed);
     let measurement = StepMeasurement {
-        offered_rps: sched.rate,
+        // A closed-model step offers no rate: what it sent per second of its window stands in.
+        offered_rps: match spec.concurrency {
+            Some(_) if window_s > 0.0 => sent as f64 / window_s,
+            Some(_) => 0.0,
+            None => sched.rate,
+        },
+        concurrency: spec.concurrency.map(|n| n as u64),
+        stream_format: spec.stream_format,
         abort,
         failed_early,
         served,
         window_s,
         warmup_s: sched.warmup_s,
-        sent: recorder.sent.load(Ordering::Relaxed),
+        sent,
         unsent: recorder.unsent.load(Ordering::Relaxed),
         peak_in_flight: recorder.peak_in_flight.load(Ordering::Relaxed),
         max_concurrency: spec.max_concurrency as u64,
@@ -245,6 +277,8 @@ struct Worker<T> {
     start: Instant,
     send_deadline: Instant,
     timeout: Duration,
+    /// The measured window (closed model: requests sent inside it are measured).
+    window: (Instant, Instant),
 }
 
 impl<T: Target> Worker<T> {
@@ -335,6 +369,74 @@ impl<T: Target> Worker<T> {
                     lag,
                     &outcome,
                 );
+                self.record_stream(&outcome, intended, sent_at);
+            } else {
+                self.recorder.note_warmup(&outcome);
+            }
+        }
+    }
+}
+
+impl<T: Target> Worker<T> {
+    /// Records a successful stream's figures, placed from the intended send time. A request
+    /// sent early (inside the timer's last tick) is placed as if sent on time.
+    fn record_stream(&self, outcome: &Outcome, intended: Instant, sent_at: Instant) {
+        let Some(rec) = &outcome.stream else { return };
+        if outcome.class.is_some() {
+            return;
+        }
+        let t0 = Instant::from_std(rec.sent) + intended.saturating_duration_since(sent_at);
+        if let Some(sample) =
+            StreamSample::of(&rec.tally, |d| (t0 + d).saturating_duration_since(intended))
+        {
+            self.recorder
+                .record_stream(self.id, &sample, &rec.tally.gaps_us);
+        }
+    }
+
+    /// The closed model: send, wait for the answer, send the next, until the window ends.
+    /// Requests sent in the warm-up are not measured; those sent in the window are, however
+    /// long they take to finish (up to the timeout).
+    async fn run_closed(self) {
+        let cancelled = self.cancel.clone().cancelled_owned();
+        tokio::pin!(cancelled);
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        let (window_start, window_end) = self.window;
+        // Workers start one tick apart at most, not all in the same instant.
+        tokio::select! {
+            _ = tokio::time::sleep_until(self.start) => {}
+            _ = &mut cancelled => return,
+        }
+        loop {
+            let sent_at = Instant::now();
+            if self.cancel.is_cancelled() || sent_at >= window_end {
+                return;
+            }
+            let measured = sent_at >= window_start;
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let body = self.payloads.pick(i);
+            if measured {
+                self.recorder.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            let now_in_flight = self.recorder.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+            self.recorder
+                .peak_in_flight
+                .fetch_max(now_in_flight, Ordering::Relaxed);
+            timer.as_mut().reset(sent_at + self.timeout);
+            let outcome = tokio::select! {
+                o = self.target.invoke(body) => o,
+                _ = &mut timer => Outcome::error(ErrorClass::Timeout, None),
+                _ = &mut cancelled => {
+                    self.recorder.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
+            };
+            self.recorder.in_flight.fetch_sub(1, Ordering::Relaxed);
+            let took = sent_at.elapsed().as_micros() as u64;
+            if measured {
+                self.recorder.record_sent(self.id, took, took, 0, &outcome);
+                self.record_stream(&outcome, sent_at, sent_at);
             } else {
                 self.recorder.note_warmup(&outcome);
             }

@@ -97,6 +97,7 @@ pub mod aws;
 pub mod browser;
 pub mod control_plane;
 pub mod faults;
+pub mod llama;
 pub mod managed;
 pub mod mlflow;
 pub mod moto;
