@@ -10,13 +10,14 @@ pub mod recover;
 pub mod schedule;
 mod watch;
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::task::JoinSet;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::measure::client::Target;
 use crate::measure::payload::Payloads;
@@ -335,25 +336,13 @@ impl<T: Target> Worker<T> {
                 }
                 return;
             }
-            let body = self.payloads.pick(i);
-            if measured {
-                self.recorder.sent.fetch_add(1, Ordering::Relaxed);
-            }
             let sent_at = Instant::now();
-            let now_in_flight = self.recorder.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-            self.recorder
-                .peak_in_flight
-                .fetch_max(now_in_flight, Ordering::Relaxed);
-            timer.as_mut().reset(sent_at + self.timeout);
-            let outcome = tokio::select! {
-                o = self.target.invoke(body) => o,
-                _ = &mut timer => Outcome::error(ErrorClass::Timeout, None),
-                _ = &mut cancelled => {
-                    self.recorder.in_flight.fetch_sub(1, Ordering::Relaxed);
-                    return;
-                }
+            let Some(outcome) = self
+                .send(i, measured, sent_at, timer.as_mut(), cancelled.as_mut())
+                .await
+            else {
+                return;
             };
-            self.recorder.in_flight.fetch_sub(1, Ordering::Relaxed);
             let done = Instant::now();
             let service = done.saturating_duration_since(sent_at);
             // A request sent early (inside the timer's last tick) is measured as if sent on
@@ -378,6 +367,35 @@ impl<T: Target> Worker<T> {
 }
 
 impl<T: Target> Worker<T> {
+    /// Sends request `i` (counted as sent when `measured`) and waits for its answer, counting it
+    /// in flight; abandoned as `timeout` after the step's timeout from `sent_at`. `None`: the
+    /// step was cancelled and the request abandoned.
+    async fn send(
+        &self,
+        i: u64,
+        measured: bool,
+        sent_at: Instant,
+        mut timer: Pin<&mut Sleep>,
+        cancelled: Pin<&mut WaitForCancellationFutureOwned>,
+    ) -> Option<Outcome> {
+        let body = self.payloads.pick(i);
+        if measured {
+            self.recorder.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        let now_in_flight = self.recorder.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.recorder
+            .peak_in_flight
+            .fetch_max(now_in_flight, Ordering::Relaxed);
+        timer.as_mut().reset(sent_at + self.timeout);
+        let outcome = tokio::select! {
+            o = self.target.invoke(body) => Some(o),
+            _ = timer => Some(Outcome::error(ErrorClass::Timeout, None)),
+            _ = cancelled => None,
+        };
+        self.recorder.in_flight.fetch_sub(1, Ordering::Relaxed);
+        outcome
+    }
+
     /// Records a successful stream's figures, placed from the intended send time. A request
     /// sent early (inside the timer's last tick) is placed as if sent on time.
     fn record_stream(&self, outcome: &Outcome, intended: Instant, sent_at: Instant) {
@@ -415,24 +433,12 @@ impl<T: Target> Worker<T> {
             }
             let measured = sent_at >= window_start;
             let i = self.next.fetch_add(1, Ordering::Relaxed);
-            let body = self.payloads.pick(i);
-            if measured {
-                self.recorder.sent.fetch_add(1, Ordering::Relaxed);
-            }
-            let now_in_flight = self.recorder.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-            self.recorder
-                .peak_in_flight
-                .fetch_max(now_in_flight, Ordering::Relaxed);
-            timer.as_mut().reset(sent_at + self.timeout);
-            let outcome = tokio::select! {
-                o = self.target.invoke(body) => o,
-                _ = &mut timer => Outcome::error(ErrorClass::Timeout, None),
-                _ = &mut cancelled => {
-                    self.recorder.in_flight.fetch_sub(1, Ordering::Relaxed);
-                    return;
-                }
+            let Some(outcome) = self
+                .send(i, measured, sent_at, timer.as_mut(), cancelled.as_mut())
+                .await
+            else {
+                return;
             };
-            self.recorder.in_flight.fetch_sub(1, Ordering::Relaxed);
             let took = sent_at.elapsed().as_micros() as u64;
             if measured {
                 self.recorder.record_sent(self.id, took, took, 0, &outcome);
