@@ -177,9 +177,8 @@ async fn a_killed_adaptive_search_with_repeats_resumes_to_the_same_decisions() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("c.toml");
-    // 100 rps passes, 800 fails (most requests refused) and, steadily overloaded, aims the
-    // next step below what it served; the kill comes during the step after that. The search
-    // confirms its best pass (a repeat) after the resume.
+    // 100 rps passes, 800 fails (most requests refused); the kill comes during the step
+    // after that. The search confirms its best pass (a repeat) after the resume.
     std::fs::write(
         &file,
         campaign(
@@ -200,13 +199,19 @@ async fn a_killed_adaptive_search_with_repeats_resumes_to_the_same_decisions() {
             .collect::<Vec<_>>()[..2],
         [(100.0, true, None), (800.0, false, None)]
     );
-    assert!(before[1].served_steady, "{:?}", before[1]);
-    let served = before[1].served_rps.unwrap();
-    assert!(
-        before[2].offered_rps < served && before[2].repeat_of.is_none(),
-        "{:?}",
-        before[2]
-    );
+    // A steady overload aims the next step below what it served; one stopped too soon to
+    // tell (under two full 250 ms samples) is repeated first. Either way the resumed run must
+    // take the decisions the search takes.
+    if before[1].served_steady {
+        let served = before[1].served_rps.unwrap();
+        assert!(
+            before[2].offered_rps < served && before[2].repeat_of.is_none(),
+            "{:?}",
+            before[2]
+        );
+    } else {
+        assert_eq!(before[2].repeat_of, Some(1), "{:?}", before[2]);
+    }
 
     let out = run_bin_async(
         &["run", "c.toml", "--resume", "killed", "--quiet"],
