@@ -34,26 +34,18 @@ pub struct StreamHttpConfig {
 }
 
 impl StreamHttpConfig {
+    /// The request/response target's settings for the same campaign, plus the stream's.
     pub fn from_campaign(c: &Campaign, format: StreamFormat) -> Result<StreamHttpConfig> {
-        let url = c
-            .target
-            .url
-            .clone()
-            .ok_or_else(|| Error::input("[target] url is required when kind = \"http\""))?;
+        let base = super::http::HttpTargetConfig::from_campaign(c)?;
         Ok(StreamHttpConfig {
-            url,
-            content_type: c.target.content_type.clone(),
-            accept: c.target.accept.clone(),
-            headers: c
-                .target
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            url: base.url,
+            content_type: base.content_type,
+            accept: base.accept,
+            headers: base.headers,
             format,
             idle_timeout: c.target.stream_idle_timeout(),
-            pool: c.load.max_concurrency as usize,
-            connect_timeout: Duration::from_millis(c.target.timeout_ms.min(10_000)),
+            pool: base.pool,
+            connect_timeout: base.connect_timeout,
         })
     }
 }
