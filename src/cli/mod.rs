@@ -6,6 +6,7 @@ pub mod args;
 pub mod completions;
 pub mod probe;
 pub mod recompute;
+pub mod shard;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -61,6 +62,17 @@ pub enum Command {
         /// in its journal.jsonl are kept and the final report is written into the same folder.
         #[arg(long, value_name = "DIR", conflicts_with = "out")]
         resume: Option<PathBuf>,
+        /// Run each step over this many load generators (shards) acting as one; overrides
+        /// `[distributed] shards`.
+        #[arg(long, value_name = "N")]
+        shards: Option<u32>,
+        /// Where the shards run: local (child processes) or kubernetes (one Indexed Job per
+        /// step); overrides `[distributed] backend`.
+        #[arg(long, value_name = "BACKEND")]
+        backend: Option<crate::config::BackendKind>,
+        /// With --backend kubernetes: print the first step's Job manifest and exit.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Check that saved reports load, as `report`, `recommend` and `compare` read them.
     #[command(hide = true)]
@@ -255,6 +267,13 @@ pub enum Command {
     /// and at the offered rate); 3 when they succeeded but missed a limit or the rate; 1 when no
     /// request succeeded; 2 on bad input; 130 when interrupted.
     Probe(ProbeArgs),
+    /// Run one load generator's share of one step from a common start instant and print what
+    /// it measured as one JSON line (histograms included): what `run --shards` starts on each
+    /// shard, and what can be run by hand on several machines (then `rightsize merge`).
+    Shard(shard::ShardArgs),
+    /// Merge shard result files (lines printed by `rightsize shard`) exactly into one step and
+    /// print it as JSON: histograms are added bucket for bucket.
+    Merge(shard::MergeArgs),
     /// Print a shell completion script on stdout.
     ///
     /// For example `source <(rightsize completions bash)` in ~/.bashrc, or
@@ -422,8 +441,34 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             quiet,
             prices,
             resume,
+            shards,
+            backend,
+            dry_run,
         } => {
-            let c = Campaign::load(&path)?;
+            let mut c = Campaign::load(&path)?;
+            if shards.is_some() || backend.is_some() {
+                let d = c.distributed.get_or_insert_with(Default::default);
+                if let Some(n) = shards {
+                    d.shards = n;
+                }
+                if let Some(b) = backend {
+                    d.backend = b;
+                }
+                crate::config::distributed::validate(d).map_err(|i| {
+                    Error::input(format!(
+                        "{}: [distributed] {} {} (from --shards/--backend)",
+                        path.display(),
+                        i.key,
+                        i.message
+                    ))
+                })?;
+            }
+            if dry_run {
+                return crate::run::distributed::kubernetes::dry_run(&c, &path).map(|m| {
+                    println!("{m}");
+                    0
+                });
+            }
             let mut opts = RunOptions::new(out, quiet);
             opts.prices = load_prices(prices.as_deref())?;
             opts.resume = resume;
@@ -439,7 +484,24 @@ async fn dispatch(cmd: Command) -> Result<i32> {
                 print!("{}", crate::run::managed::summary(&finished));
                 return Ok(finished.exit_code());
             }
-            opts.interrupt = interrupt_token();
+            opts.interrupt = match c.distributed.as_ref().map(|d| d.backend) {
+                Some(crate::config::BackendKind::Kubernetes) => interrupt_token_repeat(
+                    "interrupted: stopping the current step, deleting its Job, writing what was measured".into(),
+                    Repeat::Ignore("rightsize: still deleting this step's Job; Ctrl-C is ignored until that is done so that no shard is left running".into()),
+                ),
+                _ => interrupt_token(),
+            };
+            if let Some(d) = &c.distributed {
+                let program = std::env::current_exe().map_err(|e| {
+                    Error::Other(format!(
+                        "cannot find the rightsize program to start shards: {e}"
+                    ))
+                })?;
+                let backend = crate::run::distributed::backend_for(&c, d, &path, program)?;
+                opts.distributed = Some(std::sync::Arc::new(
+                    crate::run::distributed::Coordinator::new(backend, d),
+                ));
+            }
             if !quiet {
                 eprintln!(
                     "rightsize: campaign {:?} against {}",
@@ -712,6 +774,8 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             completions::man_pages_to(Cli::command(), &dir)?;
             Ok(0)
         }
+        Command::Shard(args) => shard::shard(&args, interrupt_token()).await,
+        Command::Merge(args) => shard::merge(&args),
         Command::Probe(args) => {
             let probed = probe::probe(&args, interrupt_token()).await?;
             let summary = probe::summary(&probed, args.timeout_ms);

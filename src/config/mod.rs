@@ -9,6 +9,7 @@
 
 pub mod autoscaling;
 pub mod deploy;
+pub mod distributed;
 mod issue;
 pub mod load;
 pub mod payload;
@@ -24,6 +25,7 @@ use crate::error::{Error, Result};
 
 pub use autoscaling::{AutoscalingConfig, CooldownFrom};
 pub use deploy::DeployConfig;
+pub use distributed::{BackendKind, DistributedConfig};
 pub use issue::Issue;
 use issue::{bad, line_at};
 pub use load::{Arrivals, LoadConfig, LoadMode, SearchKind};
@@ -51,6 +53,9 @@ pub struct Campaign {
     /// Managed campaign: deploy the model on each instance type, measure, tear down, compare.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deploy: Option<DeployConfig>,
+    /// Each step over several load generators acting as one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distributed: Option<DistributedConfig>,
 }
 
 impl Campaign {
@@ -111,6 +116,16 @@ impl Campaign {
         recommend::validate(&self.recommend)?;
         autoscaling::validate(&self.autoscaling, &self.requirements)?;
         self.validate_stream()?;
+        if let Some(d) = &self.distributed {
+            distributed::validate(d)?;
+            if self.deploy.is_some() {
+                return Err(bad(
+                    "distributed",
+                    "shards",
+                    "cannot be combined with [deploy] yet: size each instance type with a managed campaign on one machine, or drop [deploy] and name the endpoint".into(),
+                ));
+            }
+        }
         Ok(())
     }
 

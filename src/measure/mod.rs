@@ -14,3 +14,4 @@ pub mod stats;
 pub mod stream;
 pub mod stream_stats;
 pub mod threads;
+pub mod wire;

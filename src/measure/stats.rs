@@ -150,7 +150,7 @@ pub fn new_histogram() -> Histogram<u64> {
         .expect("static histogram bounds are valid")
 }
 
-const MAX_STATUS: usize = 600;
+pub(crate) const MAX_STATUS: usize = 600;
 /// Production variants counted separately per step (SageMaker allows 10 per endpoint).
 pub const MAX_VARIANTS: usize = 16;
 
@@ -164,14 +164,14 @@ pub struct Shard {
     /// Latencies above the histogram's range (2 hours), recorded at its top.
     pub clamped: u64,
     pub errors: [u64; CLASSES],
-    statuses: Box<[u64; MAX_STATUS]>,
-    original_statuses: Box<[u64; MAX_STATUS]>,
-    variants: [u64; MAX_VARIANTS],
+    pub(crate) statuses: Box<[u64; MAX_STATUS]>,
+    pub(crate) original_statuses: Box<[u64; MAX_STATUS]>,
+    pub(crate) variants: [u64; MAX_VARIANTS],
     pub stream: StreamShard,
 }
 
 impl Shard {
-    fn new() -> Shard {
+    pub fn new() -> Shard {
         Shard {
             latency: new_histogram(),
             service: new_histogram(),
@@ -186,7 +186,7 @@ impl Shard {
         }
     }
 
-    fn merge(&mut self, other: &Shard) {
+    pub fn merge(&mut self, other: &Shard) {
         // Same bounds on both sides, so adding cannot fail.
         let _ = self.latency.add(&other.latency);
         let _ = self.service.add(&other.service);
@@ -210,6 +210,12 @@ impl Shard {
             *a += b;
         }
         self.stream.merge(&other.stream);
+    }
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard::new()
     }
 }
 
@@ -539,6 +545,56 @@ pub struct StepResult {
     /// A streamed target's TTFT, ITL, gaps, end-to-end time, tokens and goodput.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamStepStats>,
+    /// A distributed step (`[distributed]`, `run --shards`): what each shard measured. The
+    /// step's own figures are the shards' histograms and counters merged exactly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardStepResult>,
+    /// A distributed step run again: why each earlier run of it was invalid (a shard started
+    /// late, failed, or was itself generator-limited) and so discarded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalid_runs: Vec<String>,
+}
+
+/// One shard's part of a distributed step, as the report lists it (`steps[].shards[]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShardStepResult {
+    /// Index from 0.
+    pub shard: u32,
+    /// How late after the step's common start instant this shard started, milliseconds.
+    pub start_late_ms: f64,
+    /// This shard's share of the offered rate.
+    pub offered_rps: f64,
+    pub achieved_rps: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub latency_ms: LatencySummary,
+    pub service_ms: LatencySummary,
+    pub send_lag_ms: SendLag,
+    pub peak_in_flight: u64,
+    pub max_concurrency: u64,
+    /// A concurrency step: the requests this shard kept in flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u64>,
+}
+
+impl ShardStepResult {
+    /// A shard's entry from its own step result.
+    pub fn of(shard: u32, start_late_ms: f64, s: &StepResult) -> ShardStepResult {
+        ShardStepResult {
+            shard,
+            start_late_ms: round3(start_late_ms),
+            offered_rps: s.offered_rps,
+            achieved_rps: s.achieved_rps,
+            requests: s.requests,
+            errors: s.errors,
+            latency_ms: s.latency_ms,
+            service_ms: s.service_ms,
+            send_lag_ms: s.send_lag_ms,
+            peak_in_flight: s.peak_in_flight,
+            max_concurrency: s.max_concurrency,
+            concurrency: s.concurrency,
+        }
+    }
 }
 
 impl StepResult {
@@ -751,6 +807,8 @@ impl StepMeasurement {
             stream: self
                 .stream_format
                 .map(|f| StreamStepStats::from_shard(&s.stream, f, self.window_s)),
+            shards: Vec::new(),
+            invalid_runs: Vec::new(),
         }
     }
 }

@@ -26,6 +26,7 @@ use crate::measure::stream_stats::StreamLimits;
 use crate::prices::{self, PriceSource, PriceTable};
 use crate::report::{self, Report};
 use crate::run::caps::{self, CapStop, Caps};
+use crate::run::distributed::{Coordinator, StepRun};
 use crate::run::resume;
 
 /// How a campaign ended; each maps to an exit code (architecture.md). A campaign ended by a
@@ -65,6 +66,8 @@ pub struct RunOptions {
     pub prices: Option<PriceTable>,
     /// Continue the campaign whose report folder this is (`run --resume DIR`).
     pub resume: Option<PathBuf>,
+    /// Run each step over several shards (`[distributed]`, `run --shards`).
+    pub distributed: Option<Arc<Coordinator>>,
 }
 
 impl RunOptions {
@@ -76,6 +79,7 @@ impl RunOptions {
             interrupt: CancellationToken::new(),
             prices: None,
             resume: None,
+            distributed: None,
         }
     }
 }
@@ -96,12 +100,21 @@ pub fn is_json(content_type: &str) -> bool {
 
 /// Runs a campaign loaded from `campaign_file`.
 pub async fn run(c: &Campaign, campaign_file: &Path, opts: &RunOptions) -> Result<Finished> {
+    let (target, payloads) = target_and_payloads(c, campaign_file).await?;
+    run_with(c, Arc::new(target), Arc::new(payloads), opts).await
+}
+
+/// The target and the request bodies a campaign describes.
+pub async fn target_and_payloads(
+    c: &Campaign,
+    campaign_file: &Path,
+) -> Result<(AnyTarget, Payloads)> {
     let mut payloads = Payloads::load(&c.payload, campaign_file, is_json(&c.target.content_type))?;
     if let Some(format) = c.target.stream {
         payloads = payloads.map_bodies(|b| stream::request_body(format, b));
     }
     let target = AnyTarget::from_campaign(c).await?;
-    run_with(c, Arc::new(target), Arc::new(payloads), opts).await
+    Ok((target, payloads))
 }
 
 /// The search plan a campaign describes.
@@ -158,6 +171,7 @@ pub async fn run_with<T: Target>(
     let mut interrupted = false;
     let mut capped: Option<CapStop> = None;
     let mut generator_bound = false;
+    let mut invalid_stop = false;
     let stop = loop {
         let history: Vec<Probe> = steps.iter().map(Probe::from).collect();
         let (rate, repeat_of) = match search::next(&plan, &history) {
@@ -211,35 +225,7 @@ pub async fn run_with<T: Target>(
             recovery_s = Some(crate::num::round3(waited.as_secs_f64()));
         }
         let index = steps.len() + 1;
-        let timeout = Duration::from_millis(c.target.timeout_ms);
-        let mut spec = match c.load.mode {
-            LoadMode::Concurrency => StepSpec::closed(
-                rate.round().max(1.0) as usize,
-                c.load.warmup_seconds,
-                c.load.step_seconds,
-                timeout,
-            ),
-            LoadMode::Rate => {
-                let mut spec = StepSpec::new(
-                    rate,
-                    c.load.warmup_seconds,
-                    c.load.step_seconds,
-                    c.load.max_concurrency as usize,
-                    timeout,
-                );
-                spec.arrivals = c.load.arrivals;
-                // Its rules read an open schedule's backlog; a closed step has none.
-                spec.fail_fast = Some(FailFast {
-                    p99_ms: c.requirements.p99_ms,
-                    max_error_percent: c.requirements.max_error_percent,
-                });
-                spec
-            }
-        };
-        spec.seed = c.payload.seed;
-        spec.stream_format = c.target.stream.map(|f| f.name());
-        spec.abort = (c.load.abort_error_percent < 100.0)
-            .then(|| AbortRule::new(c.load.abort_error_percent, c.load.abort_after_seconds));
+        let spec = step_spec(c, rate);
         if let Some(cap) = caps.check_before(&spec, sent_so_far, tokio::time::Instant::now()) {
             let reason = cap.reason.clone();
             capped = Some(cap);
@@ -253,11 +239,61 @@ pub async fn run_with<T: Target>(
             cancel: opts.interrupt.child_token(),
         };
         let deadline = caps.cut_at_deadline(&handle.cancel);
-        let progress = Progress::start(index, &spec, &handle, opts.quiet);
-        let (measurement, end) =
-            load::run_step(target.clone(), payloads.clone(), &spec, &handle).await;
+        let mut shards = Vec::new();
+        let mut invalid_runs = Vec::new();
+        let (measurement, end) = match &opts.distributed {
+            Some(d) => {
+                match d
+                    .run_step(c, index, rate, spec.longest(), &handle.cancel, opts.quiet)
+                    .await?
+                {
+                    StepRun::Measured {
+                        measurement,
+                        shards: s,
+                        invalid_runs: i,
+                    } => {
+                        shards = s;
+                        invalid_runs = i;
+                        let end = if measurement.abort.is_some() {
+                            StepEnd::Aborted
+                        } else {
+                            StepEnd::Completed
+                        };
+                        (measurement, end)
+                    }
+                    StepRun::Cancelled => {
+                        drop(deadline);
+                        if opts.interrupt.is_cancelled() {
+                            interrupted = true;
+                            break format!(
+                                "interrupted during step {index}; that step was discarded"
+                            );
+                        }
+                        let cap = caps.cut_reason(index);
+                        let reason = cap.reason.clone();
+                        capped = Some(cap);
+                        break reason;
+                    }
+                    StepRun::Invalid(why) => {
+                        invalid_stop = true;
+                        break format!(
+                            "stopped: step {index} was invalid {} times over {} shards, so no verdict can be given at {} ({}); the report holds the steps before it",
+                            why.len(),
+                            d.shards,
+                            crate::num::fmt_num(rate),
+                            why.join(" / ")
+                        );
+                    }
+                }
+            }
+            None => {
+                let progress = Progress::start(index, &spec, &handle, opts.quiet);
+                let r = load::run_step(target.clone(), payloads.clone(), &spec, &handle).await;
+                progress.finish().await;
+                r
+            }
+        };
         drop(deadline);
-        progress.finish().await;
         if end == StepEnd::Cancelled {
             if opts.interrupt.is_cancelled() {
                 interrupted = true;
@@ -318,6 +354,8 @@ pub async fn run_with<T: Target>(
         step.reasons = reasons;
         step.repeat_of = repeat_of;
         step.recovery_s = recovery_s;
+        step.shards = shards;
+        step.invalid_runs = invalid_runs;
         sent_so_far += caps::requests_sent(&step);
         if !opts.quiet {
             eprintln!("{}", step_line(index, &step));
@@ -350,7 +388,7 @@ pub async fn run_with<T: Target>(
             .flatten(),
         steps,
         recommendation,
-        partial: interrupted || capped.is_some(),
+        partial: interrupted || capped.is_some() || invalid_stop,
         stop_reason: stop,
         managed: None,
     };
@@ -375,6 +413,40 @@ pub async fn run_with<T: Target>(
         dir,
         outcome,
     })
+}
+
+/// The step a campaign runs at `rate` (a concurrency campaign: at that concurrency).
+pub fn step_spec(c: &Campaign, rate: f64) -> StepSpec {
+    let timeout = Duration::from_millis(c.target.timeout_ms);
+    let mut spec = match c.load.mode {
+        LoadMode::Concurrency => StepSpec::closed(
+            rate.round().max(1.0) as usize,
+            c.load.warmup_seconds,
+            c.load.step_seconds,
+            timeout,
+        ),
+        LoadMode::Rate => {
+            let mut spec = StepSpec::new(
+                rate,
+                c.load.warmup_seconds,
+                c.load.step_seconds,
+                c.load.max_concurrency as usize,
+                timeout,
+            );
+            spec.arrivals = c.load.arrivals;
+            // Its rules read an open schedule's backlog; a closed step has none.
+            spec.fail_fast = Some(FailFast {
+                p99_ms: c.requirements.p99_ms,
+                max_error_percent: c.requirements.max_error_percent,
+            });
+            spec
+        }
+    };
+    spec.seed = c.payload.seed;
+    spec.stream_format = c.target.stream.map(|f| f.name());
+    spec.abort = (c.load.abort_error_percent < 100.0)
+        .then(|| AbortRule::new(c.load.abort_error_percent, c.load.abort_after_seconds));
+    spec
 }
 
 /// The service time an endpoint at rest answers in: the first passing step's median.

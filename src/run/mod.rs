@@ -5,5 +5,6 @@
 
 pub mod campaign;
 pub mod caps;
+pub mod distributed;
 pub mod managed;
 pub mod resume;

@@ -10,6 +10,7 @@ mod bad_input;
 mod caps;
 mod cli_docs;
 mod connections;
+mod distributed;
 mod faults;
 mod interrupts;
 mod layout;

@@ -25,7 +25,7 @@ use crate::measure::stats::{ErrorClass, Outcome, Recorder, ShardSummary, StepMea
 use crate::measure::stream_stats::StreamSample;
 use crate::measure::threads;
 
-pub use schedule::{Arrivals, Schedule};
+pub use schedule::{Arrivals, Part, Schedule};
 pub use watch::{AbortRule, FailFast};
 
 /// The resolution of tokio's timer.
@@ -54,6 +54,9 @@ pub struct StepSpec {
     pub concurrency: Option<usize>,
     /// The target streams its answers in this format (named in the step's figures).
     pub stream_format: Option<&'static str>,
+    /// Uniform arrivals only: this generator is one shard of several and sends only its part
+    /// of the schedule (`schedule.rate` stays the whole step's rate).
+    pub part: Option<Part>,
 }
 
 impl StepSpec {
@@ -79,6 +82,7 @@ impl StepSpec {
             fail_fast: None,
             concurrency: None,
             stream_format: None,
+            part: None,
         }
     }
 
@@ -129,8 +133,15 @@ pub async fn run_step<T: Target>(
     handle: &StepHandle,
 ) -> (StepMeasurement, StepEnd) {
     let sched = spec.schedule;
-    let total = sched.total();
-    let first_measured = sched.first_measured();
+    // A shard counts its own requests 0.. and maps them onto the whole schedule's.
+    let part = match spec.arrivals {
+        Arrivals::Uniform => spec.part,
+        Arrivals::Poisson => None,
+    };
+    let (total, first_measured) = match part {
+        Some(p) => (p.count(sched.total()), p.count(sched.first_measured())),
+        None => (sched.total(), sched.first_measured()),
+    };
     let workers = match spec.concurrency {
         Some(n) => n.max(1),
         None => (spec.max_concurrency as u64).min(total).max(1) as usize,
@@ -193,6 +204,7 @@ pub async fn run_step<T: Target>(
             cancel: stop.clone(),
             sched,
             offsets: offsets.clone(),
+            part,
             total,
             first_measured,
             start,
@@ -245,7 +257,10 @@ pub async fn run_step<T: Target>(
         offered_rps: match spec.concurrency {
             Some(_) if window_s > 0.0 => sent as f64 / window_s,
             Some(_) => 0.0,
-            None => sched.rate,
+            None => match part {
+                Some(p) => sched.rate / p.of as f64,
+                None => sched.rate,
+            },
         },
         concurrency: spec.concurrency.map(|n| n as u64),
         stream_format: spec.stream_format,
@@ -273,6 +288,9 @@ struct Worker<T> {
     sched: Schedule,
     /// Poisson send offsets; `None`: uniform (`sched.due`).
     offsets: Option<Arc<[Duration]>>,
+    /// This generator's part of a uniform schedule; `total` and `first_measured` count its
+    /// own requests.
+    part: Option<Part>,
     total: u64,
     first_measured: u64,
     start: Instant,
@@ -290,7 +308,10 @@ impl<T: Target> Worker<T> {
                 .get(i as usize)
                 .copied()
                 .unwrap_or_else(|| self.sched.due(i)),
-            None => self.sched.due(i),
+            None => match self.part {
+                Some(p) => self.sched.due(p.global(i)),
+                None => self.sched.due(i),
+            },
         }
     }
 

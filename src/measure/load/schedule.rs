@@ -39,6 +39,31 @@ impl Schedule {
     }
 }
 
+/// One shard's share of a uniform schedule: shard `index` of `of` sends the requests `i` with
+/// `i ≡ index (mod of)`, at their one-machine due times, so the shards together send exactly
+/// the one-machine schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub index: u64,
+    pub of: u64,
+}
+
+impl Part {
+    /// How many of the global requests `0..n` are this part's.
+    pub fn count(&self, n: u64) -> u64 {
+        if n <= self.index {
+            0
+        } else {
+            (n - self.index).div_ceil(self.of)
+        }
+    }
+
+    /// The global index of this part's `j`-th request.
+    pub fn global(&self, j: u64) -> u64 {
+        self.index + j * self.of
+    }
+}
+
 /// Poisson send offsets for every request of `sched`, sorted, reproducible for a seed.
 ///
 /// The warm-up and the window get exactly the requests the uniform schedule gives them (so the
@@ -138,6 +163,35 @@ mod tests {
         let cv = var.sqrt() / mean;
         assert!((0.95..=1.05).contains(&cv), "cv {cv}");
         assert!((mean - 1.0 / 200.0).abs() < 0.0002, "mean gap {mean}");
+    }
+
+    #[test]
+    fn the_parts_of_a_schedule_together_are_the_one_machine_schedule() {
+        for (rate, warmup, window) in [(1000.0, 0.5, 2.0), (7.3, 0.0, 3.1), (3.0, 0.1, 0.9)] {
+            let s = Schedule {
+                rate,
+                warmup_s: warmup,
+                window_s: window,
+            };
+            let whole: Vec<(Duration, bool)> = (0..s.total())
+                .map(|i| (s.due(i), i >= s.first_measured()))
+                .collect();
+            for of in [1u64, 2, 3, 4, 7] {
+                let mut joined = Vec::new();
+                let mut measured = 0;
+                for index in 0..of {
+                    let p = Part { index, of };
+                    let first = p.count(s.first_measured());
+                    for j in 0..p.count(s.total()) {
+                        joined.push((s.due(p.global(j)), j >= first));
+                    }
+                    measured += p.count(s.total()) - first;
+                }
+                joined.sort();
+                assert_eq!(joined, whole, "{of} parts of {s:?}");
+                assert_eq!(measured, s.measured(), "{of} parts of {s:?}");
+            }
+        }
     }
 
     #[test]

@@ -97,6 +97,7 @@ pub mod aws;
 pub mod browser;
 pub mod control_plane;
 pub mod faults;
+pub mod kube_standin;
 pub mod llama;
 pub mod managed;
 pub mod mlflow;
