@@ -475,7 +475,7 @@ mod tests {
         assert_eq!(m.shard.requests, all.len());
         assert_eq!(
             m.shard.errors[ErrorClass::Timeout.index()],
-            (0..n as u64).sum()
+            (0..n as u64).sum::<u64>()
         );
         assert_eq!(m.offered_rps, 100.0, "the whole step's rate");
         assert_eq!(m.sent, all.len());

@@ -185,7 +185,6 @@ p99_ms = 100
 max_error_percent = 0.1
 peak_tps = 50
 [load]
-max_concurrency = 10
 {load}
 "#
         );
@@ -203,7 +202,7 @@ max_concurrency = 10
 
     #[test]
     fn uniform_shards_take_every_nth_request_and_share_the_in_flight_cap() {
-        let c = campaign("");
+        let c = campaign("max_concurrency = 10");
         let st = shard_step(&c, &spec(1, 4, 100.0));
         assert_eq!(st.part, Some(Part { index: 1, of: 4 }));
         assert_eq!(st.schedule.rate, 100.0, "due times of the whole schedule");
