@@ -126,12 +126,8 @@ async fn four_shards_at_20000_rps_achieve_the_offered_rate_and_merge_to_the_sum_
     let file = dir.path().join("c.toml");
     std::fs::write(
         &file,
-        campaign(
-            "fast",
-            &fake.invocations_url(),
-            1000.0,
-            "max_concurrency = 2048\nstep_seconds = 2\nwarmup_seconds = 0.5",
-        ),
+        campaign("fast", &fake.invocations_url(), 1000.0, "")
+            .replace("max_concurrency = 256", "max_concurrency = 2048"),
     )
     .unwrap();
     let results = shards_at(&file, 20_000.0, 4).await;
