@@ -12,22 +12,22 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Campaign, LoadMode, SearchKind};
+use crate::config::Campaign;
 use crate::decide::recommend;
-use crate::decide::search::{self, Next, Plan, Probe, Stop};
+use crate::decide::search::{self, Next, Probe, Stop};
 use crate::decide::verdict;
 use crate::error::Result;
-use crate::measure::client::{AnyTarget, Target};
-use crate::measure::load::{self, AbortRule, FailFast, StepEnd, StepHandle, StepSpec};
+use crate::measure::client::Target;
+use crate::measure::load::{self, StepEnd, StepHandle, StepSpec};
 use crate::measure::payload::Payloads;
 use crate::measure::stats::{Recorder, StepResult, Verdict};
-use crate::measure::stream;
 use crate::measure::stream_stats::StreamLimits;
 use crate::prices::{self, PriceSource, PriceTable};
 use crate::report::{self, Report};
 use crate::run::caps::{self, CapStop, Caps};
-use crate::run::distributed::{Coordinator, StepRun};
+use crate::run::distributed::coordinator::{Coordinator, StepRun};
 use crate::run::resume;
+pub use crate::run::step::{is_json, plan_of, step_spec, target_and_payloads};
 
 /// How a campaign ended; each maps to an exit code (architecture.md). A campaign ended by a
 /// safety cap is not interrupted: it ends as `Recommended` or `NoPassingRate` by what its
@@ -92,53 +92,10 @@ pub struct Finished {
     pub outcome: Outcome,
 }
 
-/// Whether a content type is JSON (so payloads are checked as JSON).
-pub fn is_json(content_type: &str) -> bool {
-    let ct = content_type.to_ascii_lowercase();
-    ct.starts_with("application/json") || ct.contains("+json")
-}
-
 /// Runs a campaign loaded from `campaign_file`.
 pub async fn run(c: &Campaign, campaign_file: &Path, opts: &RunOptions) -> Result<Finished> {
     let (target, payloads) = target_and_payloads(c, campaign_file).await?;
     run_with(c, Arc::new(target), Arc::new(payloads), opts).await
-}
-
-/// The target and the request bodies a campaign describes.
-pub async fn target_and_payloads(
-    c: &Campaign,
-    campaign_file: &Path,
-) -> Result<(AnyTarget, Payloads)> {
-    let mut payloads = Payloads::load(&c.payload, campaign_file, is_json(&c.target.content_type))?;
-    if let Some(format) = c.target.stream {
-        payloads = payloads.map_bodies(|b| stream::request_body(format, b));
-    }
-    let target = AnyTarget::from_campaign(c).await?;
-    Ok((target, payloads))
-}
-
-/// The search plan a campaign describes.
-pub fn plan_of(c: &Campaign) -> Plan {
-    let l = &c.load;
-    if l.mode == LoadMode::Concurrency {
-        return Plan::Concurrency {
-            start: l.start_concurrency.unwrap_or(1),
-            max: l.max_concurrency,
-        };
-    }
-    match l.search {
-        SearchKind::Adaptive => Plan::Adaptive {
-            start_rps: l.start_rps,
-            max_rps: l.max_rps,
-            growth_factor: l.growth_factor,
-            resolution_percent: l.resolution_percent,
-            confirm: l.confirm,
-        },
-        SearchKind::Walk => Plan::Walk {
-            rates: l.walk.clone().unwrap_or_default(),
-            max_rps: l.max_rps,
-        },
-    }
 }
 
 /// Runs a campaign against an already built target.
@@ -259,7 +216,7 @@ pub async fn run_with<T: Target>(
                         } else {
                             StepEnd::Completed
                         };
-                        (measurement, end)
+                        (*measurement, end)
                     }
                     StepRun::Cancelled => {
                         drop(deadline);
@@ -413,40 +370,6 @@ pub async fn run_with<T: Target>(
         dir,
         outcome,
     })
-}
-
-/// The step a campaign runs at `rate` (a concurrency campaign: at that concurrency).
-pub fn step_spec(c: &Campaign, rate: f64) -> StepSpec {
-    let timeout = Duration::from_millis(c.target.timeout_ms);
-    let mut spec = match c.load.mode {
-        LoadMode::Concurrency => StepSpec::closed(
-            rate.round().max(1.0) as usize,
-            c.load.warmup_seconds,
-            c.load.step_seconds,
-            timeout,
-        ),
-        LoadMode::Rate => {
-            let mut spec = StepSpec::new(
-                rate,
-                c.load.warmup_seconds,
-                c.load.step_seconds,
-                c.load.max_concurrency as usize,
-                timeout,
-            );
-            spec.arrivals = c.load.arrivals;
-            // Its rules read an open schedule's backlog; a closed step has none.
-            spec.fail_fast = Some(FailFast {
-                p99_ms: c.requirements.p99_ms,
-                max_error_percent: c.requirements.max_error_percent,
-            });
-            spec
-        }
-    };
-    spec.seed = c.payload.seed;
-    spec.stream_format = c.target.stream.map(|f| f.name());
-    spec.abort = (c.load.abort_error_percent < 100.0)
-        .then(|| AbortRule::new(c.load.abort_error_percent, c.load.abort_after_seconds));
-    spec
 }
 
 /// The service time an endpoint at rest answers in: the first passing step's median.

@@ -8,3 +8,4 @@ pub mod caps;
 pub mod distributed;
 pub mod managed;
 pub mod resume;
+pub mod step;

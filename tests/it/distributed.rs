@@ -76,6 +76,7 @@ async fn two_and_four_local_shards_find_the_same_max_rps_as_one_process() {
             f.report.steps
         );
         let m = f.report.max_rps.unwrap();
+        eprintln!("MAX_RPS: one process {single}, {n} shards {m}");
         assert!(
             (m - single).abs() <= single * 0.05,
             "{n} shards found MAX_RPS {m}, one process {single}"

@@ -15,9 +15,9 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use tokio_util::sync::CancellationToken;
 
+use super::backend::{Backend, BoxFuture, ShardRun, StepOrder};
 use super::local::parse_output;
 use super::manifest::{self, INDEX_ANNOTATION, JOB_NAME_LABEL, JobInput};
-use super::{Backend, BoxFuture, ShardRun, StepOrder};
 use crate::config::{Campaign, DistributedConfig};
 use crate::decide::search::{self, Next};
 use crate::error::{Error, Result};
@@ -90,20 +90,19 @@ pub fn dry_run(c: &Campaign, campaign_file: &Path) -> Result<String> {
         }
     };
     let k = Kubernetes::new(c, d, campaign_file)?;
-    let rate = match search::next(&crate::run::campaign::plan_of(c), &[]) {
+    let rate = match search::next(&crate::run::step::plan_of(c), &[]) {
         Next::Offer(r) => r,
         _ => c.load.start_rps,
     };
-    let spec = crate::run::campaign::step_spec(c, rate);
-    let coordinator = super::Coordinator {
-        backend: Box::new(super::local::Local {
-            program: "rightsize".into(),
-            campaign_file: campaign_file.to_path_buf(),
-        }),
-        shards: d.shards,
-        start_delay: Duration::from_secs_f64(d.start_delay_s()),
-    };
-    let order = coordinator.order(c, 1, rate, spec.longest());
+    let spec = crate::run::step::step_spec(c, rate);
+    let order = StepOrder::new(
+        c,
+        1,
+        rate,
+        d.shards,
+        Duration::from_secs_f64(d.start_delay_s()),
+        spec.longest(),
+    );
     let (_, job) = k.job(&order);
     serde_json::to_string_pretty(&job).map_err(|e| Error::Other(e.to_string()))
 }

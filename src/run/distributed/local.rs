@@ -8,7 +8,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
-use super::{Backend, BoxFuture, ShardRun, StepOrder};
+use super::backend::{Backend, BoxFuture, ShardRun, StepOrder};
 use crate::error::{Error, Result};
 use crate::measure::wire::ShardResult;
 

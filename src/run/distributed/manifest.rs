@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::StepOrder;
+use super::backend::StepOrder;
 use crate::config::DistributedConfig;
 
 /// The environment variable that carries the campaign file's text to the pods.

@@ -20,7 +20,7 @@ use crate::measure::load::{self, Part, StepEnd, StepHandle, StepSpec};
 use crate::measure::stats::{Recorder, Served, Shard, ShardSummary, StepMeasurement};
 use crate::measure::stream_stats::StreamLimits;
 use crate::measure::wire::{ShardPlace, ShardResult};
-use crate::run::campaign;
+use crate::run::step;
 
 /// Which share of which step a shard runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,13 +40,13 @@ pub fn shard_step(c: &Campaign, s: &ShardSpec) -> StepSpec {
         LoadMode::Concurrency => {
             let total = s.load.round().max(0.0) as u64;
             let share = total / n + u64::from(k < total % n);
-            let mut spec = campaign::step_spec(c, share as f64);
+            let mut spec = step::step_spec(c, share as f64);
             spec.concurrency = Some(share as usize);
             spec.max_concurrency = share as usize;
             spec
         }
         LoadMode::Rate => {
-            let mut spec = campaign::step_spec(c, s.load);
+            let mut spec = step::step_spec(c, s.load);
             spec.max_concurrency = (c.load.max_concurrency as u64).div_ceil(n).max(1) as usize;
             // The fail-fast rules judge a one-machine backlog; the coordinator judges the
             // merged step.
@@ -95,7 +95,7 @@ pub async fn run(
     s: &ShardSpec,
     interrupt: &CancellationToken,
 ) -> Result<ShardResult> {
-    let (target, payloads) = campaign::target_and_payloads(c, campaign_file).await?;
+    let (target, payloads) = step::target_and_payloads(c, campaign_file).await?;
     run_with(c, Arc::new(target), Arc::new(payloads), s, interrupt).await
 }
 
