@@ -142,6 +142,12 @@ async fn four_shards_at_20000_rps_achieve_the_offered_rate_and_merge_to_the_sum_
         merged.requests, 40_000,
         "the one-machine schedule's window holds 40,000"
     );
+    eprintln!(
+        "4 shards at 20,000 rps: achieved {} rps, p99 {} ms, shards' requests {:?}",
+        merged.achieved_rps,
+        merged.latency_ms.p99,
+        results.iter().map(|r| r.requests).collect::<Vec<_>>()
+    );
     assert!(
         merged.achieved_rps >= 20_000.0 * 0.99,
         "achieved {} of 20,000 rps: {merged:?}",
