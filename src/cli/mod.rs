@@ -463,6 +463,12 @@ async fn dispatch(cmd: Command) -> Result<i32> {
                     ))
                 })?;
             }
+            if c.deploy.is_some() && c.distributed.is_some() {
+                return Err(Error::input(format!(
+                    "{}: --shards/--backend and [distributed] cannot be combined with [deploy] yet: size each instance type with a managed campaign on one machine, or drop [deploy] and name the endpoint",
+                    path.display()
+                )));
+            }
             if dry_run {
                 return crate::run::distributed::kubernetes::dry_run(&c, &path).map(|m| {
                     println!("{m}");

@@ -491,3 +491,109 @@ async fn the_job_and_rbac_manifests_match_the_published_kubernetes_schemas() {
     .await;
     assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_shard_arguments_are_bad_input_named_with_their_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        campaign("b", "http://127.0.0.1:9/invocations", 100.0, ""),
+    )
+    .unwrap();
+    let f = file.display().to_string();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "--rate",
+                "10",
+                "--shards",
+                "2",
+                "--index",
+                "0",
+                "--start-at",
+                "noon",
+            ],
+            "RFC 3339",
+        ),
+        (
+            &[
+                "--rate",
+                "10",
+                "--shards",
+                "2",
+                "--index",
+                "2",
+                "--start-at",
+                "2026-01-01T00:00:00Z",
+            ],
+            "--index",
+        ),
+        (
+            &[
+                "--concurrency",
+                "4",
+                "--shards",
+                "2",
+                "--index",
+                "0",
+                "--start-at",
+                "2026-01-01T00:00:00Z",
+            ],
+            "--rate",
+        ),
+        (
+            &[
+                "--rate",
+                "10",
+                "--shards",
+                "2",
+                "--start-at",
+                "2026-01-01T00:00:00Z",
+            ],
+            "JOB_COMPLETION_INDEX",
+        ),
+        (
+            &[
+                "--rate",
+                "0",
+                "--shards",
+                "2",
+                "--index",
+                "0",
+                "--start-at",
+                "2026-01-01T00:00:00Z",
+            ],
+            "above 0",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["shard", f.as_str()];
+        all.extend_from_slice(args);
+        let o = run_bin_async(&all, dir.path()).await;
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    // Without a campaign file, the campaign comes from RIGHTSIZE_CAMPAIGN.
+    let o = run_bin_async(
+        &[
+            "shard",
+            "--rate",
+            "10",
+            "--shards",
+            "1",
+            "--index",
+            "0",
+            "--start-at",
+            "2026-01-01T00:00:00Z",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("RIGHTSIZE_CAMPAIGN"), "{:?}", text(&o));
+    let o = run_bin_async(&["run", &f, "--shards", "0"], dir.path()).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("shards"), "{:?}", text(&o));
+}

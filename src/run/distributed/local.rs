@@ -126,7 +126,7 @@ pub fn parse_output(k: u32, code: Option<i32>, stdout: &str, stderr: &str) -> Sh
             shard: k,
             reason: match code {
                 Some(c) => format!("exited with code {c}: {tail}"),
-                None => "was killed".to_string(),
+                None => "was killed, or had not finished".to_string(),
             },
         };
     }
