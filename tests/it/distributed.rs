@@ -597,3 +597,52 @@ async fn bad_shard_arguments_are_bad_input_named_with_their_fix() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("shards"), "{:?}", text(&o));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrency_campaign_of_streams_over_two_shards_holds_the_concurrency_and_merges_the_token_figures()
+ {
+    let llm = rightsize::sim::llm::LlmEndpoint::start_local(rightsize::sim::llm::LlmConfig {
+        slots: 8,
+        prefill_ms: 20.0,
+        itl_ms: 5.0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let example =
+        std::fs::read_to_string(crate::common::repo_root().join("configs/llm-example.toml"))
+            .unwrap();
+    let file = dir.path().join("llm.toml");
+    std::fs::write(
+        &file,
+        example
+            .replace("http://127.0.0.1:8080/v1/chat/completions", &llm.chat_url())
+            .replace("max_concurrency = 64", "max_concurrency = 4")
+            .replace("step_seconds = 60", "step_seconds = 1")
+            .replace("warmup_seconds = 10", "warmup_seconds = 0.2"),
+    )
+    .unwrap();
+    let f = run(
+        &file,
+        &dir.path().join("out"),
+        Some(coordinator(Box::new(local(&file)), 2)),
+    )
+    .await;
+    llm.stop();
+    assert_eq!(f.outcome, Outcome::Recommended, "{:#?}", f.report.steps);
+    let concurrencies: Vec<_> = f.report.steps.iter().map(|s| s.concurrency).collect();
+    assert_eq!(concurrencies, vec![Some(1), Some(2), Some(4)]);
+    for s in &f.report.steps {
+        let held: Vec<_> = s.shards.iter().map(|x| x.concurrency.unwrap()).collect();
+        assert_eq!(held.iter().sum::<u64>(), s.concurrency.unwrap(), "{held:?}");
+        let st = s.stream.as_ref().expect("merged stream figures");
+        assert!(st.requests > 0);
+        assert_eq!(st.output_tokens, 64 * st.requests, "{st:?}");
+    }
+    assert_eq!(f.report.max_concurrency_per_instance, Some(4));
+    assert_matches_schema(
+        &read_json(&dir.path().join("out/report.json")),
+        "report.schema.json",
+    );
+}
