@@ -81,6 +81,22 @@ impl Coordinator {
         let mut invalid_runs = Vec::new();
         while invalid_runs.len() < MAX_INVALID_RUNS {
             let order = self.order(c, step, rate, longest);
+            if !quiet {
+                eprintln!(
+                    "step {step:>2}: {} {} over {} {} shards from {}",
+                    match order.mode {
+                        LoadMode::Rate => "offering",
+                        LoadMode::Concurrency => "holding",
+                    },
+                    match order.mode {
+                        LoadMode::Rate => format!("{} rps", crate::num::fmt_num(rate)),
+                        LoadMode::Concurrency => format!("concurrency {}", rate.round()),
+                    },
+                    self.shards,
+                    self.backend.name(),
+                    order.shard_args().last().map_or("", |s| s.as_str())
+                );
+            }
             let runs = self.backend.run(&order, cancel).await?;
             if cancel.is_cancelled() {
                 return Ok(StepRun::Cancelled);
