@@ -237,3 +237,137 @@ pub fn read_results(paths: &[PathBuf]) -> Result<Vec<ShardResult>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::stats::{Served, Shard, ShardSummary};
+    use crate::measure::wire::ShardPlace;
+    use std::path::Path;
+
+    fn campaign() -> Campaign {
+        Campaign::parse(
+            r#"name = "t"
+[target]
+kind = "http"
+url = "http://127.0.0.1:9/invocations"
+[payload]
+body = '{"x": 1}'
+[requirements]
+p99_ms = 100
+max_error_percent = 0.1
+peak_tps = 50
+"#,
+            Path::new("c.toml"),
+            Path::new("."),
+        )
+        .unwrap()
+    }
+
+    fn order(shards: u32) -> StepOrder {
+        StepOrder::new(
+            &campaign(),
+            1,
+            1000.0,
+            shards,
+            Duration::ZERO,
+            Duration::from_secs(5),
+        )
+    }
+
+    /// Shard `k` of 2 at 1,000 rps: 1,000 requests over 2 s, each taking `latency_us` from its
+    /// intended send and 5 ms of service, with `peak` of its 8 slots in flight at most.
+    fn shard(k: u32, late_ms: f64, latency_us: u64, peak: u64) -> ShardRun {
+        let mut raw = Shard::new();
+        for _ in 0..1000 {
+            raw.latency.record(latency_us).unwrap();
+            raw.service.record(5_000).unwrap();
+            raw.send_lag
+                .record(latency_us.saturating_sub(5_000).max(1))
+                .unwrap();
+        }
+        raw.requests = 1000;
+        let m = StepMeasurement {
+            offered_rps: 500.0,
+            abort: None,
+            failed_early: None,
+            served: Served {
+                rps: 500.0,
+                steady: true,
+            },
+            window_s: 2.0,
+            warmup_s: 0.0,
+            sent: 1000,
+            unsent: 0,
+            peak_in_flight: peak,
+            max_concurrency: 8,
+            shard: ShardSummary::from_shard(&raw, &[]),
+            concurrency: None,
+            stream_format: None,
+        };
+        let place = ShardPlace {
+            shard: k,
+            shards: 2,
+            step_rate: 1000.0,
+            start_at: "2026-01-01T00:00:00Z".into(),
+            start_late_ms: late_ms,
+        };
+        ShardRun::Done(Box::new(ShardResult::new(&place, &raw, &m)))
+    }
+
+    #[test]
+    fn a_run_is_valid_only_when_every_shard_ran_on_time_and_was_not_itself_the_limit() {
+        let c = campaign();
+        let (m, shards) = judge_run(
+            &c,
+            &order(2),
+            vec![shard(0, 3.0, 6_000, 2), shard(1, 1.0, 6_000, 3)],
+        )
+        .unwrap();
+        assert_eq!(m.shard.requests, 2000);
+        assert_eq!(m.offered_rps, 1000.0);
+        assert_eq!(shards.len(), 2);
+
+        let late = judge_run(
+            &c,
+            &order(2),
+            vec![shard(0, 3.0, 6_000, 2), shard(1, 900.0, 6_000, 3)],
+        )
+        .unwrap_err();
+        assert!(late[0].contains("shard 1 started 900 ms late"), "{late:?}");
+
+        let missing = judge_run(&c, &order(2), vec![shard(0, 3.0, 6_000, 2)]).unwrap_err();
+        assert!(
+            missing[0].contains("shard 1 returned no result"),
+            "{missing:?}"
+        );
+
+        let failed = judge_run(
+            &c,
+            &order(2),
+            vec![
+                shard(0, 3.0, 6_000, 2),
+                ShardRun::Failed {
+                    shard: 1,
+                    reason: "was killed".into(),
+                },
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(failed, vec!["shard 1 failed: was killed".to_string()]);
+
+        // Shard 1 fell behind its own schedule (send lag p99 395 ms with slots to spare) while
+        // the endpoint answered in 5 ms: it, not the endpoint, was the limit.
+        let limited = judge_run(
+            &c,
+            &order(2),
+            vec![shard(0, 3.0, 6_000, 2), shard(1, 1.0, 400_000, 3)],
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(
+            limited[0].contains("shard 1 was itself generator-limited"),
+            "{limited:?}"
+        );
+    }
+}
