@@ -202,13 +202,18 @@ pub enum Command {
         #[arg(long)]
         prices: Option<PathBuf>,
     },
-    /// Register a report's auto-scaling settings on a SageMaker endpoint variant
-    /// (a dry run that prints the calls unless --yes).
+    /// Register a report's auto-scaling settings on a SageMaker endpoint variant, or on an
+    /// inference component for a per-copy stream recommendation (a dry run that prints the
+    /// calls unless --yes).
     Apply {
         report: PathBuf,
-        /// The SageMaker endpoint to scale.
+        /// The SageMaker endpoint to scale (required unless the recommendation is per copy).
         #[arg(long)]
-        endpoint: String,
+        endpoint: Option<String>,
+        /// The inference component whose copies a per-copy recommendation scales (default: the
+        /// campaign's [autoscaling] or [target] inference_component).
+        #[arg(long)]
+        inference_component: Option<String>,
         /// Its production variant (default: the campaign's, else AllTraffic).
         #[arg(long)]
         variant: Option<String>,
@@ -662,6 +667,7 @@ async fn dispatch(cmd: Command) -> Result<i32> {
         Command::Apply {
             report,
             endpoint,
+            inference_component,
             variant,
             yes,
             region,
@@ -670,6 +676,7 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             let args = crate::aws::autoscaling::ApplyArgs {
                 report,
                 endpoint,
+                inference_component,
                 variant,
                 yes,
                 connection: crate::aws::autoscaling::Connection {

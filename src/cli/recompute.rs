@@ -195,8 +195,20 @@ pub fn summary(done: &Recomputed) -> String {
     for f in &done.files {
         let _ = writeln!(out, "Policy file: {}", f.display());
     }
-    if let Some(note) = done.names.as_ref().and_then(policy::placeholder_note) {
-        let _ = writeln!(out, "{note}");
+    let rec = done.report.recommendation.as_ref();
+    let per_copy = rec.is_some_and(|r| {
+        r.concurrency
+            .as_ref()
+            .is_some_and(|k| k.unit == crate::decide::concurrency::Unit::Copy)
+    });
+    if let Some(names) = done.names.as_ref() {
+        let note = match rec {
+            Some(r) if per_copy => policy::component_placeholder_note(r, names),
+            _ => policy::placeholder_note(names),
+        };
+        if let Some(note) = note {
+            let _ = writeln!(out, "{note}");
+        }
     }
     out
 }

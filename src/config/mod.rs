@@ -106,7 +106,7 @@ impl Campaign {
         }
         target::validate(&self.target, self.deploy.is_some())?;
         payload::validate(&self.payload)?;
-        requirements::validate(&self.requirements)?;
+        requirements::validate(&self.requirements, self.target.stream.is_some())?;
         load::validate(&self.load)?;
         recommend::validate(&self.recommend)?;
         autoscaling::validate(&self.autoscaling, &self.requirements)?;

@@ -229,8 +229,9 @@ pub async fn run_with<T: Target>(
                 );
                 spec.arrivals = c.load.arrivals;
                 // Its rules read an open schedule's backlog; a closed step has none.
-                spec.fail_fast = Some(FailFast {
-                    p99_ms: c.requirements.p99_ms,
+                // Without a p99 limit (a streamed campaign may leave it out) there is no rule.
+                spec.fail_fast = c.requirements.p99_limit_ms().map(|p99_ms| FailFast {
+                    p99_ms,
                     max_error_percent: c.requirements.max_error_percent,
                 });
                 spec

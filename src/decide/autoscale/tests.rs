@@ -7,6 +7,7 @@ use super::*;
 /// (5 rps). Traffic from `min_tps` to `peak`; 3 / 15 datapoints, 90 %, 300 s cooldowns.
 fn scenario(min_tps: f64, peak: f64, ramp: f64, hold: f64, prov: f64, max_cap: u64) -> Scenario {
     Scenario {
+        metric: Metric::INVOCATIONS,
         traffic: Traffic {
             min_tps,
             peak_tps: peak,
