@@ -354,7 +354,7 @@ pub fn ramp(t: &Timeline) -> crate::error::Result<Vec<Figure>> {
 /// the p99 limit.
 pub fn p99_overlay(
     curves: &[(String, Vec<(f64, f64)>)],
-    p99_limit_ms: f64,
+    p99_limit_ms: Option<f64>,
 ) -> crate::error::Result<Figure> {
     let mut c = Chart::new(
         "p99 response time against achieved rate, all reports",
@@ -369,16 +369,18 @@ pub fn p99_overlay(
             Style::Line,
         ));
     }
-    c.rules.push(Rule {
-        y: p99_limit_ms,
-        label: format!("p99 limit {} ms", chart::tick(p99_limit_ms)),
-        color: chart::LIMIT,
-    });
+    if let Some(l) = p99_limit_ms {
+        c.rules.push(Rule {
+            y: l,
+            label: format!("p99 limit {} ms", chart::tick(l)),
+            color: chart::LIMIT,
+        });
+    }
     c.y_scale = latency_scale(
         curves
             .iter()
             .flat_map(|(_, p)| p.iter().map(|(_, y)| y))
-            .chain(std::iter::once(&p99_limit_ms)),
+            .chain(p99_limit_ms.as_ref()),
     );
     Ok(Figure {
         id: "p99-overlay".into(),
