@@ -274,7 +274,7 @@ pub fn attach_cost(mut r: Recommendation, source: &PriceSource) -> Recommendatio
     });
     if let (Some(t), Some(k)) = (per_million_tokens, &r.concurrency) {
         r.explanation.push(format!(
-            "usd_per_million_output_tokens = ${price} per hour ÷ ({} output tokens/s at C_max × 3600 s) × 1,000,000 = ${} per million output tokens on a {} busy at C_max",
+            "usd_per_million_output_tokens = ${price} per hour ÷ ({} output tokens/s at C_max × 3600 s) × 1,000,000 = ${} per million output tokens on one {} busy at C_max",
             k.output_tokens_per_s_per_instance,
             usd(t),
             k.unit.word()

@@ -14,6 +14,7 @@ mod faults;
 mod interrupts;
 mod layout;
 mod llama;
+mod llm_sizing;
 mod managed;
 mod managed_teardown;
 mod measure;
