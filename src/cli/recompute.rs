@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use crate::aws::policy::{self, Names};
 use crate::config::Issue;
-use crate::decide::recommend;
 use crate::error::{Error, Result};
 use crate::report::{self, Report};
 
@@ -84,7 +83,7 @@ pub fn recompute(original: &Report, source: &Path, o: &Overrides) -> Result<Repo
     c.validate().map_err(|i| flag_error(&i, source))?;
 
     let prices = crate::prices::PriceSource::select(o.prices.as_ref(), c.target.region.as_deref());
-    let mut recommendation = recommend::recommend_campaign(&original.steps, &c)
+    let mut recommendation = crate::decide::concurrency::recommend_for(&original.steps, &c)
         .map(|r| crate::prices::attach_cost(r, &prices));
     if let Some(r) = &mut recommendation {
         let flags = o.describe();

@@ -4,8 +4,6 @@
 //! safety factor, the fleet is sized for the peak concurrency (Little's law), and the ramp is
 //! simulated on 10-second datapoints. Pure.
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::Campaign;
 use crate::decide::autoscale::Metric;
 use crate::decide::autoscale::sizing::{self, RampInputs};
@@ -13,89 +11,17 @@ use crate::decide::recommend::{PredefinedMetric, Recommendation, ScalingPolicy};
 use crate::measure::stats::{StepResult, Verdict};
 use crate::num::{fmt_num, round3};
 
-/// Requests in flight per instance of a variant, emitted every 10 s.
-pub const METRIC_PER_INSTANCE: &str = "SageMakerVariantConcurrentRequestsPerModelHighResolution";
-/// Requests in flight per copy of an inference component, emitted every 10 s.
-pub const METRIC_PER_COPY: &str =
-    "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution";
+pub use crate::decide::concurrency_sizing::{
+    ConcurrencySizing, METRIC_PER_COPY, METRIC_PER_INSTANCE, PeakFrom, Unit,
+};
 
-/// What one unit of capacity is: an instance of a variant, or a copy of an inference component.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Unit {
-    Instance,
-    Copy,
-}
-
-impl Unit {
-    pub fn word(self) -> &'static str {
-        match self {
-            Unit::Instance => "instance",
-            Unit::Copy => "copy",
-        }
+/// The recommendation of a whole campaign: from C_max for a concurrency campaign
+/// ([`recommend_stream`]), else from MAX_RPS ([`crate::decide::recommend::recommend_campaign`]).
+pub fn recommend_for(steps: &[StepResult], c: &Campaign) -> Option<Recommendation> {
+    match c.load.mode {
+        crate::config::LoadMode::Concurrency => recommend_stream(steps, c),
+        crate::config::LoadMode::Rate => crate::decide::recommend::recommend_campaign(steps, c),
     }
-
-    pub fn plural(self) -> &'static str {
-        match self {
-            Unit::Instance => "instances",
-            Unit::Copy => "copies",
-        }
-    }
-
-    /// The scalable dimension Application Auto Scaling registers for this unit.
-    pub fn dimension(self) -> &'static str {
-        match self {
-            Unit::Instance => "sagemaker:variant:DesiredInstanceCount",
-            Unit::Copy => "sagemaker:inference-component:DesiredCopyCount",
-        }
-    }
-
-    /// The predefined metric a target-tracking policy on this unit follows.
-    pub fn metric(self) -> &'static str {
-        match self {
-            Unit::Instance => METRIC_PER_INSTANCE,
-            Unit::Copy => METRIC_PER_COPY,
-        }
-    }
-}
-
-/// Where the peak concurrency came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PeakFrom {
-    /// `[requirements] peak_concurrency`.
-    PeakConcurrency,
-    /// `peak_tps` × mean end-to-end latency at C_max.
-    LittlesLaw,
-}
-
-/// `recommendation.concurrency` in `report.json`: the numbers the stream recommendation is
-/// made of, each per instance (or per copy) unless it says otherwise.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConcurrencySizing {
-    /// `instance`, or `copy` for an inference component.
-    pub unit: Unit,
-    /// The predefined metric of the policy.
-    pub metric: String,
-    /// The highest concurrency whose step met every requirement, over everything tested.
-    pub max_concurrency_tested: u64,
-    /// Instances (or copies) that served the test (`[target] instance_count`).
-    pub units_tested: u32,
-    /// C_max ÷ units tested (rounded down).
-    pub max_concurrency_per_instance: u64,
-    /// Successful requests per second at C_max, per instance.
-    pub rps_per_instance: f64,
-    /// Output tokens per second at C_max, per instance.
-    pub output_tokens_per_s_per_instance: f64,
-    /// Mean end-to-end latency at C_max (queueing included), milliseconds.
-    pub e2e_mean_ms: f64,
-    /// C_max per instance × safety factor: the policy's TargetValue.
-    pub target_value: f64,
-    /// Requests in flight at the production peak, over the whole endpoint.
-    pub peak_concurrency: f64,
-    pub peak_concurrency_from: PeakFrom,
-    /// The peak request rate, given or (from `peak_concurrency`) derived by Little's law.
-    pub peak_tps: f64,
 }
 
 /// C_max's step: the latest step at the highest concurrency whose latest step passed.
@@ -139,7 +65,7 @@ fn ceil_count(x: f64) -> u64 {
 
 /// The recommendation of a concurrency campaign, or `None` when no concurrency passed (or the
 /// generator, not the endpoint, limited a step).
-pub fn recommend_campaign(steps: &[StepResult], c: &Campaign) -> Option<Recommendation> {
+pub fn recommend_stream(steps: &[StepResult], c: &Campaign) -> Option<Recommendation> {
     if steps
         .iter()
         .any(|s| s.verdict == Some(Verdict::Inconclusive))
@@ -361,7 +287,7 @@ mod tests {
         // peak 10 rps × 2 s = 20 in flight; ceil(20 ÷ 4) = 5; TargetValue 4 × 0.5 = 2;
         // min: 1 rps × 2 s ÷ 2 = 1.
         let c = campaign("peak_tps = 10\nmin_tps = 1", "", "");
-        let r = recommend_campaign(&steps(), &c).unwrap();
+        let r = recommend_stream(&steps(), &c).unwrap();
         let k = r.concurrency.as_ref().unwrap();
         assert_eq!(r.max_concurrency_per_instance, Some(4));
         assert_eq!(r.scaling_policy.target_value, 2.0);
@@ -398,7 +324,7 @@ mod tests {
         );
         let mut c = c;
         c.target.instance_count = 2;
-        let r = recommend_campaign(&steps(), &c).unwrap();
+        let r = recommend_stream(&steps(), &c).unwrap();
         let k = r.concurrency.as_ref().unwrap();
         assert_eq!(k.unit, Unit::Copy);
         assert_eq!(r.max_concurrency_per_instance, Some(2));
@@ -426,16 +352,16 @@ mod tests {
         let c = campaign("peak_tps = 10", "", "");
         let mut s = steps();
         s.push(step(4, false, 1.9, 2100.0, 60.0));
-        let r = recommend_campaign(&s, &c).unwrap();
+        let r = recommend_stream(&s, &c).unwrap();
         assert_eq!(r.max_concurrency_per_instance, Some(2));
         let none = [step(1, false, 0.5, 2000.0, 10.0)];
-        assert!(recommend_campaign(&none, &c).is_none());
+        assert!(recommend_stream(&none, &c).is_none());
     }
 
     #[test]
     fn the_ramp_is_simulated_on_10_second_datapoints_of_concurrency() {
         let c = campaign("peak_tps = 10\nramp_minutes = 10", "", "");
-        let r = recommend_campaign(&steps(), &c).unwrap();
+        let r = recommend_stream(&steps(), &c).unwrap();
         let a = r.autoscaling.as_ref().unwrap();
         assert_eq!(a.parameters.period_s, 10.0);
         let rows = &a.timeline.rows;

@@ -6,6 +6,7 @@
 
 pub mod autoscale;
 pub mod concurrency;
+pub mod concurrency_sizing;
 pub mod recommend;
 pub mod search;
 pub mod verdict;

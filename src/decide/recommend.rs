@@ -55,9 +55,9 @@ pub struct Recommendation {
     /// component), the concurrency the policy's TargetValue is taken from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency_per_instance: Option<u64>,
-    /// Streams: how the concurrency recommendation was sized (see [`crate::decide::concurrency`]).
+    /// Streams: how the concurrency recommendation was sized (see `decide::concurrency`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub concurrency: Option<crate::decide::concurrency::ConcurrencySizing>,
+    pub concurrency: Option<crate::decide::concurrency_sizing::ConcurrencySizing>,
 }
 
 /// Cost of the recommended fleet, when the instance type's price is known.
@@ -220,9 +220,6 @@ pub fn max_concurrency_per_instance(steps: &[StepResult], instance_count: u32) -
 }
 
 pub fn recommend_campaign(steps: &[StepResult], c: &Campaign) -> Option<Recommendation> {
-    if c.load.mode == crate::config::LoadMode::Concurrency {
-        return crate::decide::concurrency::recommend_campaign(steps, c);
-    }
     // A knee the generator could not reach is not the endpoint's: no MAX_RPS from it, however
     // the report is recomputed.
     if steps
