@@ -263,11 +263,19 @@ pub fn attach_cost(mut r: Recommendation, source: &PriceSource) -> Recommendatio
         usd(hourly_max),
         r.max_instances
     ));
-    r.explanation.push(format!(
-        "usd_per_million = ${price} per hour ÷ (MAX_RPS {} × 3600 s) × 1,000,000 = ${} per million inferences on an instance busy at MAX_RPS",
-        r.max_rps_per_instance,
-        usd(per_million)
-    ));
+    r.explanation.push(if r.concurrency.is_some() {
+        format!(
+            "usd_per_million = ${price} per hour ÷ ({} requests/s at C_max × 3600 s) × 1,000,000 = ${} per million requests on one instance busy at C_max",
+            r.max_rps_per_instance,
+            usd(per_million)
+        )
+    } else {
+        format!(
+            "usd_per_million = ${price} per hour ÷ (MAX_RPS {} × 3600 s) × 1,000,000 = ${} per million inferences on an instance busy at MAX_RPS",
+            r.max_rps_per_instance,
+            usd(per_million)
+        )
+    });
     let per_million_tokens = r.concurrency.as_ref().and_then(|k| {
         (k.output_tokens_per_s_per_instance > 0.0)
             .then(|| usd_per_million(price, k.output_tokens_per_s_per_instance))
