@@ -96,6 +96,14 @@ fn view(r: &Row) -> RowView {
     }
 }
 
+/// The peak every row is sized for, with its unit.
+fn peak_text(c: &Comparison) -> String {
+    match c.requirements.peak_concurrency {
+        Some(p) => format!("{} requests in flight", fmt_num(p)),
+        None => format!("{} requests/s", fmt_num(c.peak_tps)),
+    }
+}
+
 /// Some row is a stream (LLM) report.
 fn is_llm(c: &Comparison) -> bool {
     c.rows
@@ -173,7 +181,7 @@ pub fn render_html(c: &Comparison, inputs: &[Input]) -> Result<String> {
         tool_version: c.tool_version.clone(),
         schema_version: c.schema_version,
         count: c.rows.len(),
-        peak: fmt_num(c.peak_tps),
+        peak: peak_text(c),
         forced: c.forced,
         winner,
         no_winner_reason: no_winner_reason(c),
@@ -191,9 +199,9 @@ pub fn render_markdown(c: &Comparison) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "## rightsize: {} reports compared for a peak of {} requests/s\n",
+        "## rightsize: {} reports compared for a peak of {}\n",
         c.rows.len(),
-        fmt_num(c.peak_tps)
+        peak_text(c)
     );
     match c.rows.iter().find(|r| r.rank == Some(1)) {
         Some(r) => {

@@ -205,6 +205,7 @@ async fn compare_ranks_two_simulated_llms_by_the_cost_of_serving_the_peak_concur
     }
     let md = std::fs::read_to_string(d.join("cmp/compare.md")).unwrap();
     assert!(md.contains("$ per million output tokens"), "{md}");
+    assert!(md.contains("for a peak of 16 requests in flight"), "{md}");
 
     let Some(mut browser) = Browser::start("llm pages") else {
         return;
