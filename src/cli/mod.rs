@@ -171,6 +171,12 @@ pub enum Command {
         /// Production peak, requests/s.
         #[arg(long)]
         peak_tps: Option<f64>,
+        /// Streams: requests in flight at the peak, instead of --peak-tps.
+        #[arg(long)]
+        peak_concurrency: Option<f64>,
+        /// Streams: size and scale the copies of this inference component (per copy).
+        #[arg(long)]
+        inference_component: Option<String>,
         /// How fast traffic rises from --min-tps to the peak; simulates auto-scaling.
         #[arg(long)]
         ramp_minutes: Option<f64>,
@@ -633,6 +639,8 @@ async fn dispatch(cmd: Command) -> Result<i32> {
         Command::Recommend {
             report,
             peak_tps,
+            peak_concurrency,
+            inference_component,
             ramp_minutes,
             min_tps,
             safety_factor,
@@ -647,6 +655,8 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             let overrides = crate::cli::recompute::Overrides {
                 prices: load_prices(prices.as_deref())?,
                 peak_tps,
+                peak_concurrency,
+                inference_component,
                 ramp_minutes,
                 min_tps,
                 safety_factor,

@@ -116,7 +116,7 @@ async fn compare_ranks_two_simulated_llms_by_the_cost_of_serving_the_peak_concur
     let d = dir.path();
     // 16 requests in flight at the peak: the cheap one-slot type needs 16 instances, the
     // eight-slot type at three times the price needs 2.
-    let extra = "peak_concurrency = 16";
+    let extra = "peak_concurrency = 16\nramp_minutes = 10";
     let small_report = run_llm(d, "small", small(), "ml.llm.small", extra).await;
     let big_report = run_llm(d, "big", big(), "ml.llm.big", extra).await;
 
@@ -211,8 +211,8 @@ async fn compare_ranks_two_simulated_llms_by_the_cost_of_serving_the_peak_concur
         return;
     };
     let page = browser.open(&d.join("big/report.html"), "llm-report");
-    // TTFT, ITL, tokens/s against concurrency, then the three usual charts.
-    assert_self_contained_with_charts(&page, 6);
+    // TTFT, ITL, tokens/s against concurrency, the three usual charts, the two ramp charts.
+    assert_self_contained_with_charts(&page, 8);
     for want in [
         "TTFT against concurrency",
         "ITL against concurrency",

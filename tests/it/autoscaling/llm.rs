@@ -270,3 +270,68 @@ async fn the_per_copy_policy_of_an_inference_component_fits_the_service_model_an
         "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution"
     );
 }
+
+#[test]
+fn recommend_resizes_a_stream_for_another_peak_concurrency_or_per_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = stream_report(d, json!({}));
+    let src = src.to_string_lossy().into_owned();
+    // 40 in flight ÷ C_max 4 = 10 instances; the explanation shows the numbers.
+    let o = run_bin(
+        &["recommend", &src, "--peak-concurrency", "40", "--out", "a"],
+        d,
+    );
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let r = read_json(&d.join("a/report.json"));
+    assert_eq!(r["recommendation"]["max_instances"], 10);
+    assert_eq!(
+        r["recommendation"]["concurrency"]["peak_concurrency_from"],
+        "peak_concurrency"
+    );
+    assert!(
+        r["recommendation"]["explanation"]
+            .to_string()
+            .contains("ceil(peak concurrency 40 ÷ C_max 4 per instance) = 10 instances")
+    );
+    let o = run_bin(
+        &[
+            "recommend",
+            &src,
+            "--inference-component",
+            "ic-b",
+            "--out",
+            "b",
+        ],
+        d,
+    );
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let t = read_json(&d.join("b/scalable-target.json"));
+    assert_eq!(t["ResourceId"], "inference-component/ic-b");
+    // Both peaks at once, or a stream flag on a rate report, are refused with the flag named.
+    let o = run_bin(
+        &[
+            "recommend",
+            &src,
+            "--peak-tps",
+            "5",
+            "--peak-concurrency",
+            "9",
+        ],
+        d,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("--peak-concurrency"), "{:?}", text(&o));
+    let rate = super::fixture::fixture(&d.join("rate"), Value::Null);
+    let o = run_bin(
+        &[
+            "recommend",
+            &rate.to_string_lossy(),
+            "--peak-concurrency",
+            "9",
+        ],
+        d,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("streamed"), "{:?}", text(&o));
+}
