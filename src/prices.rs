@@ -364,6 +364,39 @@ mod tests {
     }
 
     #[test]
+    fn the_llm_families_have_prices_each_with_its_own_unverified_source() {
+        for region in PriceTable::built_in_regions() {
+            let t = PriceTable::built_in(region).unwrap();
+            for family in ["g5", "g6", "g6e", "inf2", "trn1", "p4d", "p5"] {
+                let types: Vec<&String> = t
+                    .hourly_usd
+                    .keys()
+                    .filter(|k| k.starts_with(&format!("ml.{family}.")))
+                    .collect();
+                assert!(!types.is_empty(), "{region}: no ml.{family} price");
+                for ty in types {
+                    let note = t.price_sources.get(ty.as_str()).expect("a source");
+                    assert!(!note.verified, "{ty}: nothing was checked against AWS");
+                    assert!(!t.verified_for(ty));
+                    assert!(t.describe_for(ty).contains(&note.source));
+                    assert!(t.describe_for(ty).contains("not verified"));
+                }
+            }
+        }
+        // The cost of a type with a note names that note, not the table's source.
+        let t = PriceTable::built_in("us-east-1").unwrap();
+        let r = attach_cost(rec("ml.g5.xlarge", 4.8, 1, 2), &PriceSource::Table(t));
+        let c = r.cost.unwrap();
+        assert_eq!(c.hourly_usd_per_instance, Some(1.21));
+        assert!(c.price_source.unwrap().contains("wring.co"));
+        assert_eq!(c.price_verified, Some(false));
+        let bad = "region = \"x\"\ncurrency = \"USD\"\ntaken_on = \"2026-01-01\"\nsource = \"me\"\nverified = true\n[hourly_usd]\n\"ml.a\" = 1\n[price_sources]\n\"ml.b\" = { source = \"s\", taken_on = \"2026-01-01\", verified = true }\n";
+        let e = PriceTable::parse(bad, "p.toml").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("price_sources.\"ml.b\""), "{e}");
+    }
+
+    #[test]
     fn the_campaign_region_selects_the_table_and_us_east_1_is_the_default() {
         match PriceSource::select(None, None) {
             PriceSource::Table(t) => assert_eq!(t.region, "us-east-1"),
