@@ -4,7 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{TICK_S, TICKS_PER_MINUTE};
+/// Length of one simulation tick, seconds.
+pub const TICK_S: f64 = 10.0;
+/// Ticks per one-minute metric period.
+pub const TICKS_PER_MINUTE: u64 = 6;
 
 /// What the policy tracks, and how its datapoints are made from the offered rate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,12 +16,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use crate::config::{AutoscalingConfig, CooldownFrom};
-pub use metric::{Metric, Tracked};
-
-/// Length of one simulation tick, seconds.
-pub const TICK_S: f64 = 10.0;
-/// Ticks per one-minute metric period.
-pub const TICKS_PER_MINUTE: u64 = 6;
+pub use metric::{Metric, TICK_S, TICKS_PER_MINUTE, Tracked};
 
 /// How the policy and the service behave: the target, the alarms, the cooldowns, provisioning.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
