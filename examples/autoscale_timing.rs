@@ -36,6 +36,7 @@ fn main() {
         let target = (max_rps * 0.5 * 60.0_f64).floor();
         let max_cap = (peak / max_rps).ceil() as u64;
         let s = Scenario {
+            metric: rightsize::decide::autoscale::Metric::INVOCATIONS,
             traffic: Traffic {
                 min_tps: 50.0,
                 peak_tps: peak,
@@ -47,6 +48,7 @@ fn main() {
             max_capacity: max_cap,
         };
         let inputs = RampInputs {
+            metric: rightsize::decide::autoscale::Metric::INVOCATIONS,
             max_rps_per_instance: max_rps,
             target_value: target,
             min_tps: 50.0,

@@ -44,9 +44,22 @@ pub struct PriceTable {
     pub verified: bool,
     /// USD per instance-hour, by instance type.
     pub hourly_usd: BTreeMap<String, f64>,
+    /// Per instance type, where its price comes from when that differs from the table's
+    /// `source` (and its own date and verification).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub price_sources: BTreeMap<String, PriceNote>,
     /// The file the table was read from (not part of the file format).
     #[serde(skip)]
     pub file: String,
+}
+
+/// Where one price comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceNote {
+    pub source: String,
+    pub taken_on: String,
+    pub verified: bool,
 }
 
 impl PriceTable {
@@ -97,6 +110,18 @@ impl PriceTable {
                 "{file}: [hourly_usd] is empty; add lines such as \"ml.c5.xlarge\" = 0.204"
             )));
         }
+        for (ty, note) in &t.price_sources {
+            if !t.hourly_usd.contains_key(ty) {
+                return Err(Error::input(format!(
+                    "{file}: price_sources.{ty:?} names a type with no price in [hourly_usd]; add its price or remove the note"
+                )));
+            }
+            if note.source.trim().is_empty() || note.taken_on.trim().is_empty() {
+                return Err(Error::input(format!(
+                    "{file}: price_sources.{ty:?}: source and taken_on must not be empty"
+                )));
+            }
+        }
         for (ty, price) in &t.hourly_usd {
             if !price.is_finite() || *price <= 0.0 {
                 return Err(Error::input(format!(
@@ -126,6 +151,28 @@ impl PriceTable {
 
     pub fn hourly(&self, instance_type: &str) -> Option<f64> {
         self.hourly_usd.get(instance_type).copied()
+    }
+
+    /// Whether one type's price was verified (its own note, else the table's flag).
+    pub fn verified_for(&self, instance_type: &str) -> bool {
+        self.price_sources
+            .get(instance_type)
+            .map_or(self.verified, |n| n.verified)
+    }
+
+    /// Names where one type's price comes from: its own note when it has one, else the table.
+    pub fn describe_for(&self, instance_type: &str) -> String {
+        match self.price_sources.get(instance_type) {
+            Some(n) => format!(
+                "{} ({} price of {instance_type}: {}, taken {}{})",
+                self.file,
+                self.region,
+                n.source,
+                n.taken_on,
+                if n.verified { "" } else { ", not verified" }
+            ),
+            None => self.describe(),
+        }
     }
 
     /// Names the table, its source and date, for reports.
@@ -202,30 +249,53 @@ pub fn attach_cost(mut r: Recommendation, source: &PriceSource) -> Recommendatio
         ));
         return r;
     };
+    let verified = table.verified_for(&r.instance_type);
     let hourly_min = price * r.min_instances as f64;
     let hourly_max = price * r.max_instances as f64;
     let per_million = usd_per_million(price, r.max_rps_per_instance);
     r.explanation.push(format!(
-        "hourly cost = {} at ${price} per instance-hour ({}) × instances = ${}/h at min_instances {}, ${}/h at max_instances {}",
+        "hourly cost = {} at ${price} per instance-hour ({} table{}) × instances = ${}/h at min_instances {}, ${}/h at max_instances {}",
         r.instance_type,
-        table.short(),
+        table.region,
+        if verified { "" } else { ", not verified" },
         usd(hourly_min),
         r.min_instances,
         usd(hourly_max),
         r.max_instances
     ));
-    r.explanation.push(format!(
-        "usd_per_million = ${price} per hour ÷ (MAX_RPS {} × 3600 s) × 1,000,000 = ${} per million inferences on an instance busy at MAX_RPS",
-        r.max_rps_per_instance,
-        usd(per_million)
-    ));
+    r.explanation.push(if r.concurrency.is_some() {
+        format!(
+            "usd_per_million = ${price} per hour ÷ ({} requests/s at C_max × 3600 s) × 1,000,000 = ${} per million requests on one instance busy at C_max",
+            r.max_rps_per_instance,
+            usd(per_million)
+        )
+    } else {
+        format!(
+            "usd_per_million = ${price} per hour ÷ (MAX_RPS {} × 3600 s) × 1,000,000 = ${} per million inferences on an instance busy at MAX_RPS",
+            r.max_rps_per_instance,
+            usd(per_million)
+        )
+    });
+    let per_million_tokens = r.concurrency.as_ref().and_then(|k| {
+        (k.output_tokens_per_s_per_instance > 0.0)
+            .then(|| usd_per_million(price, k.output_tokens_per_s_per_instance))
+    });
+    if let (Some(t), Some(k)) = (per_million_tokens, &r.concurrency) {
+        r.explanation.push(format!(
+            "usd_per_million_output_tokens = ${price} per hour ÷ ({} output tokens/s at C_max × 3600 s) × 1,000,000 = ${} per million output tokens on one {} busy at C_max",
+            k.output_tokens_per_s_per_instance,
+            usd(t),
+            k.unit.word()
+        ));
+    }
     r.cost = Some(Cost {
         hourly_usd_min: round6(hourly_min),
         hourly_usd_max: round6(hourly_max),
         usd_per_million: round6(per_million),
         hourly_usd_per_instance: Some(price),
-        price_source: Some(table.describe()),
-        price_verified: Some(table.verified),
+        price_source: Some(table.describe_for(&r.instance_type)),
+        price_verified: Some(verified),
+        usd_per_million_output_tokens: per_million_tokens.map(round6),
     });
     r
 }
@@ -270,6 +340,8 @@ mod tests {
             },
             cost: None,
             autoscaling: None,
+            max_concurrency_per_instance: None,
+            concurrency: None,
         }
     }
 
@@ -289,6 +361,39 @@ mod tests {
         assert_eq!(west.hourly("ml.c5.xlarge"), Some(0.204));
         assert_eq!(west.hourly("ml.g4dn.xlarge"), Some(0.736));
         assert!(PriceTable::built_in("eu-north-1").is_none());
+    }
+
+    #[test]
+    fn the_llm_families_have_prices_each_with_its_own_unverified_source() {
+        for region in PriceTable::built_in_regions() {
+            let t = PriceTable::built_in(region).unwrap();
+            for family in ["g5", "g6", "g6e", "inf2", "trn1", "p4d", "p5"] {
+                let types: Vec<&String> = t
+                    .hourly_usd
+                    .keys()
+                    .filter(|k| k.starts_with(&format!("ml.{family}.")))
+                    .collect();
+                assert!(!types.is_empty(), "{region}: no ml.{family} price");
+                for ty in types {
+                    let note = t.price_sources.get(ty.as_str()).expect("a source");
+                    assert!(!note.verified, "{ty}: nothing was checked against AWS");
+                    assert!(!t.verified_for(ty));
+                    assert!(t.describe_for(ty).contains(&note.source));
+                    assert!(t.describe_for(ty).contains("not verified"));
+                }
+            }
+        }
+        // The cost of a type with a note names that note, not the table's source.
+        let t = PriceTable::built_in("us-east-1").unwrap();
+        let r = attach_cost(rec("ml.g5.xlarge", 4.8, 1, 2), &PriceSource::Table(t));
+        let c = r.cost.unwrap();
+        assert_eq!(c.hourly_usd_per_instance, Some(1.21));
+        assert!(c.price_source.unwrap().contains("wring.co"));
+        assert_eq!(c.price_verified, Some(false));
+        let bad = "region = \"x\"\ncurrency = \"USD\"\ntaken_on = \"2026-01-01\"\nsource = \"me\"\nverified = true\n[hourly_usd]\n\"ml.a\" = 1\n[price_sources]\n\"ml.b\" = { source = \"s\", taken_on = \"2026-01-01\", verified = true }\n";
+        let e = PriceTable::parse(bad, "p.toml").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("price_sources.\"ml.b\""), "{e}");
     }
 
     #[test]

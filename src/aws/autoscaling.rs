@@ -163,7 +163,9 @@ pub async fn apply(client: &Client, reqs: &Requests) -> Result<Vec<String>> {
 #[derive(Debug, Clone)]
 pub struct ApplyArgs {
     pub report: std::path::PathBuf,
-    pub endpoint: String,
+    pub endpoint: Option<String>,
+    /// Per-copy recommendations: the inference component to scale.
+    pub inference_component: Option<String>,
     pub variant: Option<String>,
     /// Act; without it, only print what would be sent.
     pub yes: bool,
@@ -182,24 +184,37 @@ pub async fn apply_command(args: &ApplyArgs) -> Result<String> {
     if let Some(why) = crate::decide::recommend::target_value_refusal(r) {
         return Err(Error::input(format!("{}: {why}", args.report.display())));
     }
-    let names = crate::aws::policy::Names::resolve(
+    let per_copy = r
+        .concurrency
+        .as_ref()
+        .is_some_and(|k| k.unit == crate::decide::concurrency::Unit::Copy);
+    if !per_copy && args.endpoint.is_none() {
+        return Err(Error::input(format!(
+            "{}: the recommendation scales an endpoint variant: pass --endpoint NAME",
+            args.report.display()
+        )));
+    }
+    let names = crate::aws::policy::Names::resolve_with(
         &report.campaign,
-        Some(&args.endpoint),
+        args.endpoint.as_deref(),
         args.variant.as_deref(),
+        args.inference_component.as_deref(),
     )?;
+    if per_copy && names.inference_component.is_none() {
+        return Err(Error::input(format!(
+            "{}: the recommendation scales copies of an inference component, and the report names none: pass --inference-component NAME",
+            args.report.display()
+        )));
+    }
     let reqs = crate::aws::policy::requests(r, &names);
+    let resource = names.resource_for(r);
     if !args.yes {
         return Ok(format!(
-            "Dry run: nothing was sent. With --yes, rightsize would make these Application Auto Scaling calls for {}:\n\n{}",
-            names.resource_id(),
+            "Dry run: nothing was sent. With --yes, rightsize would make these Application Auto Scaling calls for {resource}:\n\n{}",
             describe(&reqs)
         ));
     }
     let client = client(&args.connection).await?;
     let done = apply(&client, &reqs).await?;
-    Ok(format!(
-        "Applied to {}:\n  {}\n",
-        names.resource_id(),
-        done.join("\n  ")
-    ))
+    Ok(format!("Applied to {resource}:\n  {}\n", done.join("\n  ")))
 }

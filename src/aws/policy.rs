@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::autoscaling::is_sagemaker_name;
 use crate::config::{Campaign, TargetKind};
+use crate::decide::concurrency::Unit;
 use crate::decide::recommend::{Recommendation, ScalingPolicy};
 use crate::error::{Error, Result};
 use crate::report::{self, Report};
@@ -18,6 +19,10 @@ pub const SERVICE_NAMESPACE: &str = "sagemaker";
 pub const SCALABLE_DIMENSION: &str = "sagemaker:variant:DesiredInstanceCount";
 pub const POLICY_TYPE: &str = "TargetTrackingScaling";
 pub const POLICY_NAME: &str = "rightsize-invocations-per-instance";
+/// The policy name of a stream recommendation (concurrency per instance, or per copy).
+pub const CONCURRENCY_POLICY_NAME: &str = "rightsize-concurrency";
+/// Used when a per-copy recommendation names no inference component; not a valid name either.
+pub const PLACEHOLDER_COMPONENT: &str = "REPLACE_WITH_INFERENCE_COMPONENT_NAME";
 pub const SCHEDULED_ACTION_NAME: &str = "rightsize-ramp-minimum";
 pub const SCHEDULED_ACTION_END_NAME: &str = "rightsize-ramp-minimum-end";
 /// Used when no endpoint name is known. Not a valid SageMaker endpoint name (underscores), so a
@@ -83,13 +88,31 @@ pub struct Names {
     pub variant: String,
     /// The endpoint name is [`PLACEHOLDER_ENDPOINT`]: nobody said which endpoint.
     pub placeholder: bool,
+    /// The inference component whose copies a per-copy policy scales (flag, then
+    /// `[autoscaling]`, then `[target]`); a per-copy recommendation without one gets
+    /// [`PLACEHOLDER_COMPONENT`].
+    pub inference_component: Option<String>,
 }
 
 impl Names {
     /// Flags first, then `[autoscaling]`, then `[target]` (SageMaker campaigns); an unknown
     /// endpoint becomes [`PLACEHOLDER_ENDPOINT`], an unknown variant [`DEFAULT_VARIANT`].
     pub fn resolve(c: &Campaign, endpoint: Option<&str>, variant: Option<&str>) -> Result<Names> {
-        for (flag, v) in [("--endpoint", endpoint), ("--variant", variant)] {
+        Names::resolve_with(c, endpoint, variant, None)
+    }
+
+    /// [`Names::resolve`] with an `--inference-component` flag.
+    pub fn resolve_with(
+        c: &Campaign,
+        endpoint: Option<&str>,
+        variant: Option<&str>,
+        component: Option<&str>,
+    ) -> Result<Names> {
+        for (flag, v) in [
+            ("--endpoint", endpoint),
+            ("--variant", variant),
+            ("--inference-component", component),
+        ] {
             if let Some(v) = v
                 && !is_sagemaker_name(v)
             {
@@ -113,7 +136,12 @@ impl Names {
             .or_else(|| c.autoscaling.variant.clone())
             .or_else(|| c.target.variant.clone().filter(|_| sagemaker))
             .unwrap_or_else(|| DEFAULT_VARIANT.to_string());
+        let inference_component = component
+            .map(str::to_string)
+            .or_else(|| c.autoscaling.inference_component.clone())
+            .or_else(|| c.target.inference_component.clone().filter(|_| sagemaker));
         Ok(Names {
+            inference_component,
             placeholder: endpoint.is_none(),
             endpoint: endpoint.unwrap_or_else(|| PLACEHOLDER_ENDPOINT.to_string()),
             variant,
@@ -124,6 +152,26 @@ impl Names {
     pub fn resource_id(&self) -> String {
         format!("endpoint/{}/variant/{}", self.endpoint, self.variant)
     }
+
+    /// The resource a recommendation scales: the variant, or `inference-component/<name>` for
+    /// a per-copy recommendation.
+    pub fn resource_for(&self, r: &Recommendation) -> String {
+        if per_copy(r) {
+            format!(
+                "inference-component/{}",
+                self.inference_component
+                    .as_deref()
+                    .unwrap_or(PLACEHOLDER_COMPONENT)
+            )
+        } else {
+            self.resource_id()
+        }
+    }
+}
+
+/// Whether a recommendation scales copies of an inference component.
+fn per_copy(r: &Recommendation) -> bool {
+    r.concurrency.as_ref().is_some_and(|k| k.unit == Unit::Copy)
 }
 
 /// Everything `apply` sends, in order; each scheduled action with the file it is written to.
@@ -139,7 +187,15 @@ pub struct Requests {
 /// With a scheduled minimum and a schedule, the target's MinCapacity is the floor and the
 /// scheduled action raises it for the ramp; otherwise MinCapacity is the recommended minimum.
 pub fn requests(r: &Recommendation, names: &Names) -> Requests {
-    let resource_id = names.resource_id();
+    let resource_id = names.resource_for(r);
+    let dimension = r
+        .concurrency
+        .as_ref()
+        .map_or(SCALABLE_DIMENSION, |k| k.unit.dimension());
+    let policy_name = match &r.concurrency {
+        Some(k) => format!("{CONCURRENCY_POLICY_NAME}-per-{}", k.unit.word()),
+        None => POLICY_NAME.to_string(),
+    };
     let scheduled = r
         .autoscaling
         .as_ref()
@@ -158,7 +214,7 @@ pub fn requests(r: &Recommendation, names: &Names) -> Requests {
                 timezone: tz.clone(),
                 scheduled_action_name: name.to_string(),
                 resource_id: resource_id.clone(),
-                scalable_dimension: SCALABLE_DIMENSION.into(),
+                scalable_dimension: dimension.into(),
                 scalable_target_action: ScalableTargetAction {
                     min_capacity: min,
                     max_capacity: max,
@@ -191,15 +247,15 @@ pub fn requests(r: &Recommendation, names: &Names) -> Requests {
         scalable_target: ScalableTargetRequest {
             service_namespace: SERVICE_NAMESPACE.into(),
             resource_id: resource_id.clone(),
-            scalable_dimension: SCALABLE_DIMENSION.into(),
+            scalable_dimension: dimension.into(),
             min_capacity,
             max_capacity: r.max_instances,
         },
         scaling_policy: ScalingPolicyRequest {
-            policy_name: POLICY_NAME.into(),
+            policy_name,
             service_namespace: SERVICE_NAMESPACE.into(),
             resource_id,
-            scalable_dimension: SCALABLE_DIMENSION.into(),
+            scalable_dimension: dimension.into(),
             policy_type: POLICY_TYPE.into(),
             target_tracking_scaling_policy_configuration: r.scaling_policy.clone(),
         },
@@ -256,6 +312,15 @@ pub fn write_for_report(
     }
     let names = Names::resolve(&report.campaign, endpoint, variant)?;
     Ok((requests(r, &names).write(dir)?, Some(names)))
+}
+
+/// A line telling the user about a per-copy recommendation's placeholder, when there is one.
+pub fn component_placeholder_note(r: &Recommendation, names: &Names) -> Option<String> {
+    (per_copy(r) && names.inference_component.is_none()).then(|| {
+        format!(
+            "The policy files name the inference component {PLACEHOLDER_COMPONENT}: replace it, set [autoscaling] inference_component, or pass --inference-component NAME to `rightsize apply`."
+        )
+    })
 }
 
 /// A line telling the user about the placeholder, when there is one.

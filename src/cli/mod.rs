@@ -183,6 +183,12 @@ pub enum Command {
         /// Production peak, requests/s.
         #[arg(long)]
         peak_tps: Option<f64>,
+        /// Streams: requests in flight at the peak, instead of --peak-tps.
+        #[arg(long)]
+        peak_concurrency: Option<f64>,
+        /// Streams: size and scale the copies of this inference component (per copy).
+        #[arg(long)]
+        inference_component: Option<String>,
         /// How fast traffic rises from --min-tps to the peak; simulates auto-scaling.
         #[arg(long)]
         ramp_minutes: Option<f64>,
@@ -214,13 +220,18 @@ pub enum Command {
         #[arg(long)]
         prices: Option<PathBuf>,
     },
-    /// Register a report's auto-scaling settings on a SageMaker endpoint variant
-    /// (a dry run that prints the calls unless --yes).
+    /// Register a report's auto-scaling settings on a SageMaker endpoint variant, or on an
+    /// inference component for a per-copy stream recommendation (a dry run that prints the
+    /// calls unless --yes).
     Apply {
         report: PathBuf,
-        /// The SageMaker endpoint to scale.
+        /// The SageMaker endpoint to scale (required unless the recommendation is per copy).
         #[arg(long)]
-        endpoint: String,
+        endpoint: Option<String>,
+        /// The inference component whose copies a per-copy recommendation scales (default: the
+        /// campaign's [autoscaling] or [target] inference_component).
+        #[arg(long)]
+        inference_component: Option<String>,
         /// Its production variant (default: the campaign's, else AllTraffic).
         #[arg(long)]
         variant: Option<String>,
@@ -696,6 +707,8 @@ async fn dispatch(cmd: Command) -> Result<i32> {
         Command::Recommend {
             report,
             peak_tps,
+            peak_concurrency,
+            inference_component,
             ramp_minutes,
             min_tps,
             safety_factor,
@@ -710,6 +723,8 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             let overrides = crate::cli::recompute::Overrides {
                 prices: load_prices(prices.as_deref())?,
                 peak_tps,
+                peak_concurrency,
+                inference_component,
                 ramp_minutes,
                 min_tps,
                 safety_factor,
@@ -730,6 +745,7 @@ async fn dispatch(cmd: Command) -> Result<i32> {
         Command::Apply {
             report,
             endpoint,
+            inference_component,
             variant,
             yes,
             region,
@@ -738,6 +754,7 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             let args = crate::aws::autoscaling::ApplyArgs {
                 report,
                 endpoint,
+                inference_component,
                 variant,
                 yes,
                 connection: crate::aws::autoscaling::Connection {

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use crate::aws::policy::{self, Names};
 use crate::config::Issue;
-use crate::decide::recommend;
 use crate::error::{Error, Result};
 use crate::report::{self, Report};
 
@@ -16,6 +15,10 @@ pub struct Overrides {
     /// `--prices`: replaces the built-in price table of the campaign's region.
     pub prices: Option<crate::prices::PriceTable>,
     pub peak_tps: Option<f64>,
+    /// Streams: requests in flight at the peak (replaces `peak_tps` as the peak to size for).
+    pub peak_concurrency: Option<f64>,
+    /// Streams: size and scale the copies of this inference component.
+    pub inference_component: Option<String>,
     pub ramp_minutes: Option<f64>,
     pub min_tps: Option<f64>,
     pub safety_factor: Option<f64>,
@@ -36,6 +39,7 @@ impl Overrides {
             }
         };
         num("--peak-tps", self.peak_tps);
+        num("--peak-concurrency", self.peak_concurrency);
         num("--ramp-minutes", self.ramp_minutes);
         num("--min-tps", self.min_tps);
         num("--safety-factor", self.safety_factor);
@@ -43,6 +47,9 @@ impl Overrides {
         num("--max-instances", self.max_instances.map(|n| n as f64));
         if let Some(s) = &self.schedule {
             v.push(format!("--schedule {s:?}"));
+        }
+        if let Some(s) = &self.inference_component {
+            v.push(format!("--inference-component {s}"));
         }
         v
     }
@@ -60,8 +67,33 @@ pub struct Recomputed {
 /// Applies the overrides to a loaded report and recomputes its recommendation (pure).
 pub fn recompute(original: &Report, source: &Path, o: &Overrides) -> Result<Report> {
     let mut c = original.campaign.clone();
+    let stream = c.target.stream.is_some();
+    for (flag, given) in [
+        ("--peak-concurrency", o.peak_concurrency.is_some()),
+        ("--inference-component", o.inference_component.is_some()),
+    ] {
+        if given && !stream {
+            return Err(Error::input(format!(
+                "{flag}: applies to a streamed campaign's report, and {} is not one; use --peak-tps",
+                source.display()
+            )));
+        }
+    }
+    if o.peak_tps.is_some() && o.peak_concurrency.is_some() {
+        return Err(Error::input(
+            "--peak-tps and --peak-concurrency: give one peak to size for, not both".to_string(),
+        ));
+    }
     if let Some(x) = o.peak_tps {
         c.requirements.peak_tps = x;
+        // The peak asked for is a rate: a peak concurrency from the campaign no longer applies.
+        c.requirements.peak_concurrency = None;
+    }
+    if let Some(x) = o.peak_concurrency {
+        c.requirements.peak_concurrency = Some(x);
+    }
+    if let Some(x) = &o.inference_component {
+        c.autoscaling.inference_component = Some(x.clone());
     }
     if let Some(x) = o.ramp_minutes {
         c.requirements.ramp_minutes = Some(x);
@@ -84,7 +116,7 @@ pub fn recompute(original: &Report, source: &Path, o: &Overrides) -> Result<Repo
     c.validate().map_err(|i| flag_error(&i, source))?;
 
     let prices = crate::prices::PriceSource::select(o.prices.as_ref(), c.target.region.as_deref());
-    let mut recommendation = recommend::recommend_campaign(&original.steps, &c)
+    let mut recommendation = crate::decide::concurrency::recommend_for(&original.steps, &c)
         .map(|r| crate::prices::attach_cost(r, &prices));
     if let Some(r) = &mut recommendation {
         let flags = o.describe();
@@ -111,6 +143,8 @@ pub fn recompute(original: &Report, source: &Path, o: &Overrides) -> Result<Repo
 fn flag_error(i: &Issue, source: &Path) -> Error {
     let flag = match (i.section, i.key) {
         ("requirements", "peak_tps") => Some("--peak-tps"),
+        ("requirements", "peak_concurrency") => Some("--peak-concurrency"),
+        ("autoscaling", "inference_component") => Some("--inference-component"),
         ("requirements", "ramp_minutes") => Some("--ramp-minutes"),
         ("requirements", "min_tps") => Some("--min-tps"),
         ("recommend", "safety_factor") => Some("--safety-factor"),
@@ -195,8 +229,20 @@ pub fn summary(done: &Recomputed) -> String {
     for f in &done.files {
         let _ = writeln!(out, "Policy file: {}", f.display());
     }
-    if let Some(note) = done.names.as_ref().and_then(policy::placeholder_note) {
-        let _ = writeln!(out, "{note}");
+    let rec = done.report.recommendation.as_ref();
+    let per_copy = rec.is_some_and(|r| {
+        r.concurrency
+            .as_ref()
+            .is_some_and(|k| k.unit == crate::decide::concurrency::Unit::Copy)
+    });
+    if let Some(names) = done.names.as_ref() {
+        let note = match rec {
+            Some(r) if per_copy => policy::component_placeholder_note(r, names),
+            _ => policy::placeholder_note(names),
+        };
+        if let Some(note) = note {
+            let _ = writeln!(out, "{note}");
+        }
     }
     out
 }

@@ -51,6 +51,10 @@ pub struct AutoscalingConfig {
     /// Variant named in the policy files; default `[target] variant`, else `AllTraffic`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+    /// Streams: the inference component whose copies the concurrency policy scales (per copy,
+    /// `inference-component/NAME`); default `[target] inference_component`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference_component: Option<String>,
     /// When a ramp needs more instances than the traffic floor: the cron expression at which a
     /// scheduled action raises MinCapacity (shortly before the ramp starts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,6 +114,7 @@ impl Default for AutoscalingConfig {
             max_instances: None,
             endpoint_name: None,
             variant: None,
+            inference_component: None,
             schedule: None,
             schedule_end: None,
             timezone: None,
@@ -247,6 +252,16 @@ pub fn validate(a: &AutoscalingConfig, r: &Requirements) -> std::result::Result<
         return Err(issue(
             "variant",
             format!("= {v:?} is not a variant name (letters, digits and hyphens, at most 63)"),
+        ));
+    }
+    if let Some(v) = &a.inference_component
+        && !is_sagemaker_name(v)
+    {
+        return Err(issue(
+            "inference_component",
+            format!(
+                "= {v:?} is not an inference component name (letters, digits and hyphens, at most 63)"
+            ),
         ));
     }
     if let Some(s) = &a.schedule {

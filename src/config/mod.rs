@@ -111,7 +111,7 @@ impl Campaign {
         }
         target::validate(&self.target, self.deploy.is_some())?;
         payload::validate(&self.payload)?;
-        requirements::validate(&self.requirements)?;
+        requirements::validate(&self.requirements, self.target.stream.is_some())?;
         load::validate(&self.load)?;
         recommend::validate(&self.recommend)?;
         autoscaling::validate(&self.autoscaling, &self.requirements)?;
@@ -394,5 +394,39 @@ peak_tps = 50
         let json = serde_json::to_string(&c.redacted()).unwrap();
         assert!(!json.contains("SECRET123"));
         assert!(json.contains("<redacted>"));
+    }
+
+    #[test]
+    fn a_stream_needs_a_peak_rate_or_concurrency_but_no_p99() {
+        let stream = |req: &str| {
+            format!(
+                "name = \"t\"\n[target]\nkind = \"http\"\nurl = \"http://127.0.0.1:9/v1/completions\"\nstream = \"openai\"\n[payload]\nbody = '{{}}'\n[requirements]\nmax_error_percent = 1\nttft_p99_ms = 500\n{req}\n[load]\nmode = \"concurrency\"\n"
+            )
+        };
+        let c = parse(&stream("peak_concurrency = 12")).unwrap();
+        assert_eq!(c.requirements.p99_limit_ms(), None);
+        assert_eq!(c.requirements.peak_concurrency, Some(12.0));
+        assert!(parse(&stream("peak_tps = 5")).is_ok());
+        let e = parse(&stream("")).unwrap_err().to_string();
+        assert!(
+            e.contains("peak_tps") && e.contains("peak_concurrency") && e.contains("c.toml"),
+            "{e}"
+        );
+        let e = parse(&stream("peak_concurrency = 0"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("peak_concurrency"), "{e}");
+        // Without a stream both stay required, each named with an example.
+        let e = parse(&MINIMAL.replace("p99_ms = 100\n", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("p99_ms is missing") && e.contains("p99_ms = 400"),
+            "{e}"
+        );
+        let e = parse(&MINIMAL.replace("peak_tps = 50\n", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("peak_tps is missing"), "{e}");
     }
 }

@@ -51,6 +51,13 @@ pub struct Recommendation {
     /// The ramp simulation, when `ramp_minutes` is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<RampAdvice>,
+    /// Streams (`[load] mode = "concurrency"`): C_max per instance (per copy with an inference
+    /// component), the concurrency the policy's TargetValue is taken from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency_per_instance: Option<u64>,
+    /// Streams: how the concurrency recommendation was sized (see `decide::concurrency`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<crate::decide::concurrency_sizing::ConcurrencySizing>,
 }
 
 /// Cost of the recommended fleet, when the instance type's price is known.
@@ -68,6 +75,9 @@ pub struct Cost {
     /// Whether that table's prices were checked against the provider's published prices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_verified: Option<bool>,
+    /// Streams: price ÷ (output tokens per second per instance at C_max × 3600) × 1,000,000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usd_per_million_output_tokens: Option<f64>,
 }
 
 /// The best standing pass's successful responses per second (never above its offered rate; a
@@ -85,7 +95,13 @@ pub fn max_rps_per_instance(steps: &[StepResult], instance_count: u32) -> Option
 /// Why a recommendation's scaling policy must not be written or applied: a `TargetValue` that
 /// rounds to 0 invocations per minute would keep the metric above target at any load, so the
 /// policy would scale out to MaxCapacity and stay there. `None` when the policy is usable.
+/// (A concurrency target below 1 is usable: half a request in flight on average.)
 pub fn target_value_refusal(r: &Recommendation) -> Option<String> {
+    if r.concurrency.is_some() {
+        return (r.scaling_policy.target_value <= 0.0).then(|| {
+            "TargetValue is 0 concurrent requests: no scaling policy is written or applied; raise [recommend] safety_factor".to_string()
+        });
+    }
     (r.scaling_policy.target_value < 1.0).then(|| {
         format!(
             "TargetValue rounds to 0 (MAX_RPS {} × safety factor {} × 60 s < 1 invocation per minute per instance): no scaling policy is written or applied, since a target of 0 would scale out to MaxCapacity at any load; raise [recommend] safety_factor, or size this endpoint by hand",
@@ -178,6 +194,8 @@ pub fn recommend(
         },
         cost: None,
         autoscaling: None,
+        max_concurrency_per_instance: None,
+        concurrency: None,
     };
     if let Some(why) = target_value_refusal(&r) {
         r.explanation.push(why);
@@ -241,6 +259,7 @@ pub fn recommend_campaign(steps: &[StepResult], c: &Campaign) -> Option<Recommen
             ramp_minutes,
             max_capacity: r.max_instances,
             floor_min_instances: r.min_instances,
+            metric: crate::decide::autoscale::Metric::INVOCATIONS,
         },
         a,
     );
@@ -321,6 +340,7 @@ mod tests {
             itl_p99_ms: None,
             e2e_p99_ms: None,
             min_output_tokens_per_s: None,
+            peak_concurrency: None,
         }
     }
 

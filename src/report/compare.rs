@@ -60,6 +60,19 @@ pub struct Row {
     pub hourly_usd_for_peak: Option<f64>,
     /// hourly_usd_per_instance ÷ (max_rps_per_instance × 3600) × 1e6.
     pub usd_per_million: Option<f64>,
+    /// Streams: C_max per instance (per copy with an inference component).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency_per_instance: Option<u64>,
+    /// Streams: output tokens per second per instance at C_max.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_per_s_per_instance: Option<f64>,
+    /// Streams: requests in flight at the peak (`peak_concurrency`, else peak_tps × mean
+    /// end-to-end latency at C_max); instances_for_peak = ceil(this ÷ C_max per instance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_concurrency: Option<f64>,
+    /// Streams: hourly_usd_per_instance ÷ (output tokens/s at C_max × 3600) × 1e6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usd_per_million_output_tokens: Option<f64>,
     /// Some step met the requirements.
     pub meets_requirements: bool,
     /// 1 = cheapest fleet for the peak; null when it cannot be ranked (no passing step, or no
@@ -87,6 +100,14 @@ fn differences(a: &Requirements, b: &Requirements) -> Vec<String> {
     );
     cmp("peak_tps", fmt_num(a.peak_tps), fmt_num(b.peak_tps));
     cmp("min_tps", opt(a.min_tps), opt(b.min_tps));
+    cmp(
+        "peak_concurrency",
+        opt(a.peak_concurrency),
+        opt(b.peak_concurrency),
+    );
+    cmp("ttft_p99_ms", opt(a.ttft_p99_ms), opt(b.ttft_p99_ms));
+    cmp("itl_p99_ms", opt(a.itl_p99_ms), opt(b.itl_p99_ms));
+    cmp("e2e_p99_ms", opt(a.e2e_p99_ms), opt(b.e2e_p99_ms));
     cmp("ramp_minutes", opt(a.ramp_minutes), opt(b.ramp_minutes));
     d
 }
@@ -242,6 +263,10 @@ fn row(input: &Input, req: &Requirements, prices: Option<&PriceTable>) -> Row {
         hourly_usd_per_instance: price,
         hourly_usd_for_peak: None,
         usd_per_million: None,
+        max_concurrency_per_instance: None,
+        output_tokens_per_s_per_instance: None,
+        peak_concurrency: None,
+        usd_per_million_output_tokens: None,
         meets_requirements: false,
         rank: None,
         partial: r.partial,
@@ -250,6 +275,61 @@ fn row(input: &Input, req: &Requirements, prices: Option<&PriceTable>) -> Row {
     let mut notes = Vec::new();
     if r.partial {
         notes.push(format!("partial report ({})", r.stop_reason));
+    }
+    if r.campaign.load.mode == crate::config::LoadMode::Concurrency {
+        // The latest step at each concurrency decides; C_max is the highest that passed.
+        let mut latest = std::collections::BTreeMap::new();
+        for (s, p) in r.steps.iter().zip(&passes) {
+            if let Some(n) = s.concurrency {
+                latest.insert(n, (s, *p));
+            }
+        }
+        let best = latest
+            .iter()
+            .rev()
+            .find(|(_, (_, p))| *p)
+            .map(|(n, (s, _))| (*n, *s));
+        let sized = best.and_then(|(n, step)| {
+            let per = n / u64::from(count);
+            let e2e = crate::decide::concurrency::mean_e2e_s(step)?;
+            (per > 0).then_some((per, step, e2e))
+        });
+        match sized {
+            Some((per, step, e2e)) => {
+                let peak = req.peak_concurrency.unwrap_or(req.peak_tps * e2e);
+                let instances = ((peak / per as f64 - 1e-9).ceil() as u64).max(1);
+                let rps = round3(step.successful_rps() / f64::from(count));
+                let tokens = step
+                    .stream
+                    .as_ref()
+                    .map(|st| round3(st.output_tokens_per_s / f64::from(count)));
+                row.meets_requirements = true;
+                row.max_rps_per_instance = Some(rps);
+                row.p99_ms_at_max = Some(step.latency_ms.p99);
+                row.instances_for_peak = Some(instances);
+                row.max_concurrency_per_instance = Some(per);
+                row.output_tokens_per_s_per_instance = tokens;
+                row.peak_concurrency = Some(round3(peak));
+                match price {
+                    Some(p) => {
+                        row.hourly_usd_for_peak = Some(round6(p * instances as f64));
+                        if rps > 0.0 {
+                            row.usd_per_million = Some(round6(usd_per_million(p, rps)));
+                        }
+                        row.usd_per_million_output_tokens = tokens
+                            .filter(|t| *t > 0.0)
+                            .map(|t| round6(usd_per_million(p, t)));
+                    }
+                    None => notes.push(price_note),
+                }
+            }
+            None => notes.push(format!(
+                "no concurrency met every requirement (errors ≤ {} % and the stream limits)",
+                fmt_num(req.max_error_percent)
+            )),
+        }
+        row.note = notes.join("; ");
+        return row;
     }
     match best {
         Some(step) if step.successful_rps() > 0.0 => {

@@ -27,6 +27,9 @@ struct RowView {
     price: String,
     hourly: String,
     per_million: String,
+    c_max: String,
+    tokens_per_s: String,
+    per_million_tokens: String,
     meets: bool,
     note: String,
 }
@@ -39,6 +42,8 @@ struct Winner {
     hourly: String,
     per_million: String,
     max_rps: String,
+    per_million_tokens: Option<String>,
+    c_max: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,6 +57,8 @@ struct ComparePage {
     no_winner_reason: String,
     requirements: Vec<Item>,
     rows: Vec<RowView>,
+    /// Some row is a stream (LLM) report: the table shows C_max, tokens/s and $ per million tokens.
+    llm: bool,
     chart: Figure,
     notes: Vec<String>,
 }
@@ -78,27 +85,66 @@ fn view(r: &Row) -> RowView {
         price: opt(r.hourly_usd_per_instance, usd),
         hourly: opt(r.hourly_usd_for_peak, usd),
         per_million: opt(r.usd_per_million, usd),
+        c_max: r
+            .max_concurrency_per_instance
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| DASH.into()),
+        tokens_per_s: opt(r.output_tokens_per_s_per_instance, fmt_num),
+        per_million_tokens: opt(r.usd_per_million_output_tokens, usd),
         meets: r.meets_requirements,
         note: r.note.clone(),
     }
 }
 
+/// The peak every row is sized for, with its unit.
+fn peak_text(c: &Comparison) -> String {
+    match c.requirements.peak_concurrency {
+        Some(p) => format!("{} requests in flight", fmt_num(p)),
+        None => format!("{} requests/s", fmt_num(c.peak_tps)),
+    }
+}
+
+/// Some row is a stream (LLM) report.
+fn is_llm(c: &Comparison) -> bool {
+    c.rows
+        .iter()
+        .any(|r| r.max_concurrency_per_instance.is_some())
+}
+
 fn requirement_items(c: &Comparison) -> Vec<Item> {
     let r = &c.requirements;
-    let mut v = vec![
-        Item {
-            label: "p99 response time".into(),
-            value: format!("≤ {} ms", fmt_num(r.p99_ms)),
-        },
-        Item {
-            label: "errors".into(),
-            value: format!("≤ {} %", fmt_num(r.max_error_percent)),
-        },
-        Item {
-            label: "peak traffic".into(),
-            value: format!("{} requests/s", fmt_num(r.peak_tps)),
-        },
-    ];
+    let mut v = Vec::new();
+    let mut add = |label: &str, value: String| {
+        v.push(Item {
+            label: label.into(),
+            value,
+        })
+    };
+    if let Some(p99) = r.p99_limit_ms() {
+        add("p99 response time", format!("≤ {} ms", fmt_num(p99)));
+    }
+    add("errors", format!("≤ {} %", fmt_num(r.max_error_percent)));
+    if r.peak_tps > 0.0 {
+        add(
+            "peak traffic",
+            format!("{} requests/s", fmt_num(r.peak_tps)),
+        );
+    }
+    if let Some(p) = r.peak_concurrency {
+        add(
+            "peak concurrency",
+            format!("{} requests in flight", fmt_num(p)),
+        );
+    }
+    for (label, limit) in [
+        ("TTFT p99", r.ttft_p99_ms),
+        ("ITL p99", r.itl_p99_ms),
+        ("end-to-end p99", r.e2e_p99_ms),
+    ] {
+        if let Some(ms) = limit {
+            add(label, format!("≤ {} ms", fmt_num(ms)));
+        }
+    }
     if let Some(m) = r.min_tps {
         v.push(Item {
             label: "traffic floor".into(),
@@ -128,18 +174,21 @@ pub fn render_html(c: &Comparison, inputs: &[Input]) -> Result<String> {
         hourly: opt(r.hourly_usd_for_peak, usd),
         per_million: opt(r.usd_per_million, usd),
         max_rps: opt(r.max_rps_per_instance, fmt_num),
+        per_million_tokens: r.usd_per_million_output_tokens.map(usd),
+        c_max: r.max_concurrency_per_instance,
     });
     let page = ComparePage {
         tool_version: c.tool_version.clone(),
         schema_version: c.schema_version,
         count: c.rows.len(),
-        peak: fmt_num(c.peak_tps),
+        peak: peak_text(c),
         forced: c.forced,
         winner,
         no_winner_reason: no_winner_reason(c),
         requirements: requirement_items(c),
         rows: c.rows.iter().map(view).collect(),
-        chart: figures::p99_overlay(&p99_curves(inputs), c.requirements.p99_ms)?,
+        llm: is_llm(c),
+        chart: figures::p99_overlay(&p99_curves(inputs), c.requirements.p99_limit_ms())?,
         notes: c.notes.clone(),
     };
     render_page("compare.html.tera", &page)
@@ -150,9 +199,9 @@ pub fn render_markdown(c: &Comparison) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "## rightsize: {} reports compared for a peak of {} requests/s\n",
+        "## rightsize: {} reports compared for a peak of {}\n",
         c.rows.len(),
-        fmt_num(c.peak_tps)
+        peak_text(c)
     );
     match c.rows.iter().find(|r| r.rank == Some(1)) {
         Some(r) => {
@@ -179,11 +228,20 @@ pub fn render_markdown(c: &Comparison) -> String {
         .map(|i| format!("{} {}", md(&i.label), md(&i.value)))
         .collect();
     let _ = writeln!(out, "Requirements: {}.\n", reqs.join(" · "));
-    let _ = writeln!(
-        out,
-        "| rank | report | instance type | MAX_RPS per instance | p99 at MAX_RPS ms | instances for peak | $/h for peak | $ per million | meets requirements |"
-    );
-    let _ = writeln!(out, "|---:|---|---|---:|---:|---:|---:|---:|---|");
+    let llm = is_llm(c);
+    if llm {
+        let _ = writeln!(
+            out,
+            "| rank | report | instance type | C_max per instance | output tokens/s at C_max | instances for peak | $/h for peak | $ per million output tokens | $ per million requests | meets requirements |"
+        );
+        let _ = writeln!(out, "|---:|---|---|---:|---:|---:|---:|---:|---:|---|");
+    } else {
+        let _ = writeln!(
+            out,
+            "| rank | report | instance type | MAX_RPS per instance | p99 at MAX_RPS ms | instances for peak | $/h for peak | $ per million | meets requirements |"
+        );
+        let _ = writeln!(out, "|---:|---|---|---:|---:|---:|---:|---:|---|");
+    }
     for r in &c.rows {
         let v = view(r);
         let meets = if r.meets_requirements { "yes" } else { "no" };
@@ -192,6 +250,23 @@ pub fn render_markdown(c: &Comparison) -> String {
         } else {
             format!("{meets}: {}", md(&r.note))
         };
+        if llm {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                v.rank,
+                md(&v.report),
+                md(&v.instance_type),
+                v.c_max,
+                v.tokens_per_s,
+                v.instances,
+                v.hourly,
+                v.per_million_tokens,
+                v.per_million,
+                meets
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",

@@ -40,7 +40,7 @@ pub fn by_offered_rate(steps: &[StepResult]) -> Vec<StepResult> {
 }
 
 /// p50/p90/p99 of response time against achieved rate, the p99 limit, passing steps marked.
-pub fn latency(steps: &[StepResult], p99_limit_ms: f64) -> crate::error::Result<Figure> {
+pub fn latency(steps: &[StepResult], p99_limit_ms: Option<f64>) -> crate::error::Result<Figure> {
     let steps = &by_offered_rate(steps);
     let mut c = Chart::new(
         "Response time against achieved rate",
@@ -85,16 +85,18 @@ pub fn latency(steps: &[StepResult], p99_limit_ms: f64) -> crate::error::Result<
         chart::FAIL,
         Style::Crosses,
     ));
-    c.rules.push(Rule {
-        y: p99_limit_ms,
-        label: format!("p99 limit {} ms", chart::tick(p99_limit_ms)),
-        color: chart::LIMIT,
-    });
+    if let Some(l) = p99_limit_ms {
+        c.rules.push(Rule {
+            y: l,
+            label: format!("p99 limit {} ms", chart::tick(l)),
+            color: chart::LIMIT,
+        });
+    }
     c.y_scale = latency_scale(
         steps
             .iter()
             .flat_map(|s| [&s.latency_ms.p50, &s.latency_ms.p99])
-            .chain(std::iter::once(&p99_limit_ms)),
+            .chain(p99_limit_ms.as_ref()),
     );
     let scale_note = if c.y_scale == Scale::Log {
         " The time axis is logarithmic: latency spans more than a factor of 20."
@@ -233,7 +235,7 @@ pub fn throughput(steps: &[StepResult]) -> crate::error::Result<Figure> {
 /// The three charts of a report, or none when no step was completed.
 pub fn report_figures(
     steps: &[StepResult],
-    p99_limit_ms: f64,
+    p99_limit_ms: Option<f64>,
     max_error_percent: f64,
 ) -> crate::error::Result<Vec<Figure>> {
     if steps.is_empty() {
@@ -352,7 +354,7 @@ pub fn ramp(t: &Timeline) -> crate::error::Result<Vec<Figure>> {
 /// the p99 limit.
 pub fn p99_overlay(
     curves: &[(String, Vec<(f64, f64)>)],
-    p99_limit_ms: f64,
+    p99_limit_ms: Option<f64>,
 ) -> crate::error::Result<Figure> {
     let mut c = Chart::new(
         "p99 response time against achieved rate, all reports",
@@ -367,16 +369,18 @@ pub fn p99_overlay(
             Style::Line,
         ));
     }
-    c.rules.push(Rule {
-        y: p99_limit_ms,
-        label: format!("p99 limit {} ms", chart::tick(p99_limit_ms)),
-        color: chart::LIMIT,
-    });
+    if let Some(l) = p99_limit_ms {
+        c.rules.push(Rule {
+            y: l,
+            label: format!("p99 limit {} ms", chart::tick(l)),
+            color: chart::LIMIT,
+        });
+    }
     c.y_scale = latency_scale(
         curves
             .iter()
             .flat_map(|(_, p)| p.iter().map(|(_, y)| y))
-            .chain(std::iter::once(&p99_limit_ms)),
+            .chain(p99_limit_ms.as_ref()),
     );
     Ok(Figure {
         id: "p99-overlay".into(),

@@ -75,8 +75,25 @@ struct CostView {
     hourly_min: String,
     hourly_max: String,
     per_million: String,
+    /// Streams: USD per million output tokens.
+    per_million_tokens: Option<String>,
     source: String,
     verified: bool,
+}
+
+/// The stream recommendation's big numbers, formatted.
+#[derive(Debug, Serialize)]
+struct ConcurrencyView {
+    per_instance: u64,
+    unit: &'static str,
+    units: &'static str,
+    target_value: String,
+    metric: String,
+    rps: String,
+    tokens_per_s: String,
+    peak_concurrency: String,
+    dimension: &'static str,
+    resource: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -89,6 +106,7 @@ struct RecView {
     cost: Option<CostView>,
     explanation: Vec<String>,
     policy_json: String,
+    concurrency: Option<ConcurrencyView>,
 }
 
 /// One row of the step table, formatted.
@@ -225,14 +243,26 @@ pub fn best_step(report: &Report) -> Option<usize> {
 /// The requirements as label/value pairs; shared with the Markdown summary.
 pub fn requirement_items(report: &Report) -> Vec<Item> {
     let r = &report.campaign.requirements;
-    let mut v = vec![
-        item("p99 response time", format!("≤ {} ms", fmt_num(r.p99_ms))),
-        item("errors", format!("≤ {} %", fmt_num(r.max_error_percent))),
-        item(
+    let mut v = Vec::new();
+    if let Some(p99) = r.p99_limit_ms() {
+        v.push(item("p99 response time", format!("≤ {} ms", fmt_num(p99))));
+    }
+    v.push(item(
+        "errors",
+        format!("≤ {} %", fmt_num(r.max_error_percent)),
+    ));
+    if r.peak_tps > 0.0 {
+        v.push(item(
             "peak traffic",
             format!("{} requests/s", fmt_num(r.peak_tps)),
-        ),
-    ];
+        ));
+    }
+    if let Some(p) = r.peak_concurrency {
+        v.push(item(
+            "peak concurrency",
+            format!("{} requests in flight", fmt_num(p)),
+        ));
+    }
     for (label, limit) in [
         ("TTFT p99", r.ttft_p99_ms),
         ("ITL p99", r.itl_p99_ms),
@@ -357,6 +387,11 @@ pub fn no_recommendation_reason(report: &Report) -> String {
                 report.stop_reason.as_str()
             }
         )
+    } else if report.campaign.load.mode == crate::config::LoadMode::Concurrency {
+        format!(
+            "No tested concurrency met every requirement (errors ≤ {} % and the stream limits). The step tables say why each step failed.",
+            fmt_num(r.max_error_percent)
+        )
     } else {
         format!(
             "No tested rate met p99 ≤ {} ms with errors ≤ {} %. The step table says why each step failed.",
@@ -389,6 +424,7 @@ pub fn render_report(report: &Report) -> Result<String> {
             hourly_min: usd(k.hourly_usd_min),
             hourly_max: usd(k.hourly_usd_max),
             per_million: usd(k.usd_per_million),
+            per_million_tokens: k.usd_per_million_output_tokens.map(usd),
             source: k
                 .price_source
                 .clone()
@@ -397,6 +433,25 @@ pub fn render_report(report: &Report) -> Result<String> {
         }),
         explanation: r.explanation.clone(),
         policy_json: serde_json::to_string_pretty(&r.scaling_policy).unwrap_or_default(),
+        concurrency: r.concurrency.as_ref().map(|k| {
+            let copy = k.unit == crate::decide::concurrency::Unit::Copy;
+            ConcurrencyView {
+                per_instance: k.max_concurrency_per_instance,
+                unit: k.unit.word(),
+                units: k.unit.plural(),
+                target_value: fmt_num(k.target_value),
+                metric: k.metric.clone(),
+                rps: fmt_num(k.rps_per_instance),
+                tokens_per_s: fmt_num(k.output_tokens_per_s_per_instance),
+                peak_concurrency: fmt_num(k.peak_concurrency),
+                dimension: k.unit.dimension(),
+                resource: if copy {
+                    "inference-component/COMPONENT"
+                } else {
+                    "endpoint/ENDPOINT/variant/VARIANT"
+                },
+            }
+        }),
     });
     let page = ReportPage {
         tool_version: report.tool_version.clone(),
@@ -415,11 +470,13 @@ pub fn render_report(report: &Report) -> Result<String> {
         requirements: requirement_items(report),
         load: load_items(report),
         charts: {
-            let mut charts = figures::report_figures(
+            let mut charts =
+                crate::report::stream_figures::stream_figures(&report.steps, &c.requirements)?;
+            charts.extend(figures::report_figures(
                 &report.steps,
-                c.requirements.p99_ms,
+                c.requirements.p99_limit_ms(),
                 c.requirements.max_error_percent,
-            )?;
+            )?);
             if let Some(a) = report
                 .recommendation
                 .as_ref()

@@ -45,29 +45,57 @@ pub fn summary(report: &Report) -> String {
     }
     match &report.recommendation {
         Some(r) => {
-            let _ = writeln!(
-                out,
-                "| MAX_RPS per instance | invocations_target | instances (min – max) | cost |"
-            );
-            let _ = writeln!(out, "|---:|---:|:---:|---|");
-            let cost = match &r.cost {
-                Some(k) => format!(
-                    "${}/h at min, ${}/h at max, ${} per million inferences",
-                    usd(k.hourly_usd_min),
-                    usd(k.hourly_usd_max),
-                    usd(k.usd_per_million)
-                ),
-                None => "no price known".to_string(),
-            };
-            let _ = writeln!(
-                out,
-                "| **{}** | **{}** | **{} – {}** | {} |\n",
-                fmt_num(r.max_rps_per_instance),
-                r.invocations_target,
-                r.min_instances,
-                r.max_instances,
-                md(&cost)
-            );
+            if let Some(k) = &r.concurrency {
+                let cost = match &r.cost {
+                    Some(c) => format!(
+                        "${}/h at min, ${}/h at max, {} per million output tokens, ${} per million requests",
+                        usd(c.hourly_usd_min),
+                        usd(c.hourly_usd_max),
+                        c.usd_per_million_output_tokens
+                            .map(|t| format!("${}", usd(t)))
+                            .unwrap_or_else(|| "–".into()),
+                        usd(c.usd_per_million)
+                    ),
+                    None => "no price known".to_string(),
+                };
+                let _ = writeln!(
+                    out,
+                    "| C_max per {one} | TargetValue ({metric}) | output tokens/s at C_max | {many} (min – max) | cost |\n|---:|---:|---:|:---:|---|\n| **{}** | **{}** | {} | **{} – {}** | {} |\n",
+                    k.max_concurrency_per_instance,
+                    fmt_num(k.target_value),
+                    fmt_num(k.output_tokens_per_s_per_instance),
+                    r.min_instances,
+                    r.max_instances,
+                    md(&cost),
+                    one = k.unit.word(),
+                    many = k.unit.plural(),
+                    metric = k.metric,
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "| MAX_RPS per instance | invocations_target | instances (min – max) | cost |"
+                );
+                let _ = writeln!(out, "|---:|---:|:---:|---|");
+                let cost = match &r.cost {
+                    Some(k) => format!(
+                        "${}/h at min, ${}/h at max, ${} per million inferences",
+                        usd(k.hourly_usd_min),
+                        usd(k.hourly_usd_max),
+                        usd(k.usd_per_million)
+                    ),
+                    None => "no price known".to_string(),
+                };
+                let _ = writeln!(
+                    out,
+                    "| **{}** | **{}** | **{} – {}** | {} |\n",
+                    fmt_num(r.max_rps_per_instance),
+                    r.invocations_target,
+                    r.min_instances,
+                    r.max_instances,
+                    md(&cost)
+                );
+            }
             let _ = writeln!(
                 out,
                 "<details><summary>How each number was found</summary>\n"

@@ -11,6 +11,7 @@ pub mod html;
 pub mod managed;
 pub mod markdown;
 pub mod render;
+pub mod stream_figures;
 pub mod text;
 
 #[cfg(test)]

@@ -95,12 +95,28 @@ pub fn summary(report: &Report) -> String {
     match &report.recommendation {
         Some(r) => {
             let _ = writeln!(out, "Recommendation for {}:", r.instance_type);
-            let _ = writeln!(out, "  MAX_RPS per instance   {}", r.max_rps_per_instance);
-            let _ = writeln!(
-                out,
-                "  invocations_target     {}  (SageMakerVariantInvocationsPerInstance, per minute)",
-                r.invocations_target
-            );
+            if let Some(k) = &r.concurrency {
+                let one = k.unit.word();
+                let _ = writeln!(
+                    out,
+                    "  C_max per {one:<13}{}  ({} requests/s, {} output tokens/s at C_max)",
+                    k.max_concurrency_per_instance,
+                    k.rps_per_instance,
+                    k.output_tokens_per_s_per_instance
+                );
+                let _ = writeln!(
+                    out,
+                    "  TargetValue            {}  ({}, 10-s datapoints)",
+                    k.target_value, k.metric
+                );
+            } else {
+                let _ = writeln!(out, "  MAX_RPS per instance   {}", r.max_rps_per_instance);
+                let _ = writeln!(
+                    out,
+                    "  invocations_target     {}  (SageMakerVariantInvocationsPerInstance, per minute)",
+                    r.invocations_target
+                );
+            }
             let _ = writeln!(out, "  min_instances          {}", r.min_instances);
             let _ = writeln!(out, "  max_instances          {}", r.max_instances);
             if let Some(c) = &r.cost {
@@ -109,6 +125,9 @@ pub fn summary(report: &Report) -> String {
                     "  cost                   ${:.3}/h at min, ${:.3}/h at max, ${:.4} per million inferences",
                     c.hourly_usd_min, c.hourly_usd_max, c.usd_per_million
                 );
+                if let Some(t) = c.usd_per_million_output_tokens {
+                    let _ = writeln!(out, "  cost per million output tokens ${t:.4}");
+                }
             }
             for e in &r.explanation {
                 let _ = writeln!(out, "  · {e}");

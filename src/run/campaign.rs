@@ -325,7 +325,7 @@ pub async fn run_with<T: Target>(
     };
 
     let recommendation = (!generator_bound)
-        .then(|| recommend::recommend_campaign(&steps, c))
+        .then(|| crate::decide::concurrency::recommend_for(&steps, c))
         .flatten()
         .map(|r| {
             let source = PriceSource::select(opts.prices.as_ref(), c.target.region.as_deref());

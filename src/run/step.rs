@@ -76,8 +76,9 @@ pub fn step_spec(c: &Campaign, rate: f64) -> StepSpec {
             );
             spec.arrivals = c.load.arrivals;
             // Its rules read an open schedule's backlog; a closed step has none.
-            spec.fail_fast = Some(FailFast {
-                p99_ms: c.requirements.p99_ms,
+            // Without a p99 limit (a streamed campaign may leave it out) there is no rule.
+            spec.fail_fast = c.requirements.p99_limit_ms().map(|p99_ms| FailFast {
+                p99_ms,
                 max_error_percent: c.requirements.max_error_percent,
             });
             spec

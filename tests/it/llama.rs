@@ -119,13 +119,38 @@ cooldown_max_seconds = 0
             .any(|s| s.concurrency == Some(c_max + 1) && !s.pass),
         "the failure above C_max was measured"
     );
-    let at = report
+    let at_step = report
         .steps
         .iter()
         .rev()
-        .find(|s| s.concurrency == Some(c_max))
-        .and_then(|s| s.stream.clone())
+        .find(|s| s.concurrency == Some(c_max) && s.pass)
         .unwrap();
+    // The recommendation of a real stream is made from C_max: the concurrency policy, and the
+    // peak by Little's law from the mean end-to-end latency measured at C_max.
+    let rec = report.recommendation.as_ref().expect("a recommendation");
+    let sizing = rec.concurrency.as_ref().expect("a concurrency sizing");
+    assert_eq!(rec.max_concurrency_per_instance, Some(c_max));
+    assert_eq!(
+        rec.scaling_policy
+            .predefined_metric_specification
+            .predefined_metric_type,
+        "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+    );
+    assert_eq!(rec.scaling_policy.target_value, c_max as f64 * 0.5);
+    let e2e_s = at_step.latency_ms.mean / 1000.0;
+    assert!(e2e_s > 0.0, "a mean end-to-end latency at C_max");
+    // peak_tps = 1: the peak concurrency is the mean end-to-end time in seconds (rounded to 3 places).
+    assert!(
+        (sizing.peak_concurrency - e2e_s).abs() <= 0.0006,
+        "peak concurrency {} vs 1 request/s × {e2e_s} s",
+        sizing.peak_concurrency
+    );
+    assert_eq!(
+        rec.max_instances,
+        (sizing.peak_concurrency / c_max as f64).ceil().max(1.0) as u64
+    );
+    assert!(sizing.output_tokens_per_s_per_instance > 0.0);
+    let at = at_step.stream.clone().unwrap();
     let (ttft, itl) = tokio::task::spawn_blocking({
         let url = url.clone();
         move || reference(&url, c_max, 3)

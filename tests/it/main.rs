@@ -15,6 +15,7 @@ mod faults;
 mod interrupts;
 mod layout;
 mod llama;
+mod llm_sizing;
 mod managed;
 mod managed_teardown;
 mod measure;

@@ -106,6 +106,7 @@ async fn requests_never_sent_behind_a_stall_are_failures_of_the_step_and_fail_it
         itl_p99_ms: None,
         e2e_p99_ms: None,
         min_output_tokens_per_s: None,
+        peak_concurrency: None,
     };
     let (verdict, reasons) = rightsize::decide::verdict::decide(&s, &req);
     assert_eq!(

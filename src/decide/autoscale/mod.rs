@@ -3,9 +3,12 @@
 //! the smallest MinCapacity that keeps every instance in service at or below MAX_RPS. Pure.
 //!
 //! Time advances in 10-second ticks; the metric, the alarms and the policy work on one-minute
-//! periods (six ticks), as CloudWatch's one-minute datapoints do. docs/autoscaling.md lists
-//! which rules are documented AWS behaviour and which are inferences.
+//! periods (six ticks), as CloudWatch's one-minute datapoints do — or, for the high-resolution
+//! concurrency metrics of LLM endpoints ([`Metric::concurrency`]), on 10-second periods (one
+//! tick). docs/autoscaling.md lists which rules are documented AWS behaviour and which are
+//! inferences.
 
+mod metric;
 pub mod sizing;
 #[cfg(test)]
 mod tests;
@@ -13,11 +16,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use crate::config::{AutoscalingConfig, CooldownFrom};
-
-/// Length of one simulation tick, seconds.
-pub const TICK_S: f64 = 10.0;
-/// Ticks per one-minute metric period.
-pub const TICKS_PER_MINUTE: u64 = 6;
+pub use metric::{Metric, TICK_S, TICKS_PER_MINUTE, Tracked};
 
 /// How the policy and the service behave: the target, the alarms, the cooldowns, provisioning.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +97,8 @@ impl Traffic {
 /// Everything one simulation needs except the MinCapacity under test.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
+    /// What the policy tracks and the datapoint length.
+    pub metric: Metric,
     pub traffic: Traffic,
     pub policy: Policy,
     /// MAX_RPS: the highest rate one instance serves within the latency and error limits.
@@ -151,8 +152,13 @@ pub struct Row {
     pub t_min: f64,
     /// Offered rate at `t_min`: the highest of the minute, since traffic never falls.
     pub offered_rps: f64,
-    /// The minute's SageMakerVariantInvocationsPerInstance datapoint.
+    /// The datapoint's invocations per instance, per minute (for a 10-second datapoint, its
+    /// invocations × 6).
     pub invocations_per_instance: f64,
+    /// Concurrency simulations: the datapoint of the concurrency metric, requests in flight per
+    /// instance (Little's law: the rate per instance × the mean end-to-end latency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency_per_instance: Option<f64>,
     /// Instances in service at `t_min`.
     pub in_service: u64,
     /// Desired instance count at `t_min`, after the policy acted.
@@ -172,7 +178,7 @@ pub struct Timeline {
     pub min_capacity: u64,
     pub max_capacity: u64,
     pub max_rps_per_instance: f64,
-    /// Tick length, seconds; rows are one minute apart.
+    /// Tick length, seconds; rows are one datapoint apart (a minute, or 10 s for concurrency).
     pub resolution_s: f64,
     /// The highest per-instance load anywhere on the timeline.
     pub worst_load_per_instance_rps: f64,
@@ -209,7 +215,12 @@ fn r3(x: f64) -> f64 {
 /// The instance count target tracking settles at for a steady rate: the fewest instances that
 /// keep the metric at or below target, within [min, max].
 pub fn steady_count(rate: f64, target_value: f64, min: u64, max: u64) -> u64 {
-    ceil_count(rate * 60.0 / target_value).clamp(min, max)
+    steady_count_for(&Metric::INVOCATIONS, rate, target_value, min, max)
+}
+
+/// [`steady_count`] for any tracked metric.
+pub fn steady_count_for(m: &Metric, rate: f64, target_value: f64, min: u64, max: u64) -> u64 {
+    ceil_count(rate * m.per_rps / target_value).clamp(min, max)
 }
 
 struct Sim {
@@ -303,7 +314,11 @@ fn run(s: &Scenario, min_capacity: u64, record: bool) -> Timeline {
     let in_cooldown_ticks = ceil_count(f64::from(p.scale_in_cooldown_s) / TICK_S);
     let max_rps = s.max_rps_per_instance;
 
-    let n0 = steady_count(s.traffic.min_tps, target, min_cap, max_cap);
+    let m = s.metric;
+    let period_ticks = m.period_ticks.max(1);
+    // metric = Σ over the datapoint's ticks of (requests ÷ instances) × this.
+    let per_request = m.per_rps / m.period_s();
+    let n0 = steady_count_for(&m, s.traffic.min_tps, target, min_cap, max_cap);
     let mut sim = Sim {
         record,
         desired: n0,
@@ -311,7 +326,8 @@ fn run(s: &Scenario, min_capacity: u64, record: bool) -> Timeline {
         pending: Vec::new(),
         events: Vec::new(),
     };
-    let metric0 = s.traffic.min_tps * 60.0 / n0 as f64;
+    let metric0 = s.traffic.min_tps * m.per_rps / n0 as f64;
+    let concurrency = |metric: f64| (m.tracked == Tracked::Concurrency).then(|| r3(metric));
     let out_needed = u64::from(p.scale_out_datapoints);
     let in_needed = u64::from(p.scale_in_datapoints);
     let mut out_streak = if above(metric0, target) {
@@ -334,7 +350,8 @@ fn run(s: &Scenario, min_capacity: u64, record: bool) -> Timeline {
     let first = Row {
         t_min: 0.0,
         offered_rps: r3(s.traffic.min_tps),
-        invocations_per_instance: r3(metric0),
+        invocations_per_instance: r3(s.traffic.min_tps * 60.0 / n0 as f64),
+        concurrency_per_instance: concurrency(metric0),
         in_service: n0,
         desired: n0,
         capacity_rps: r3(n0 as f64 * max_rps),
@@ -351,19 +368,21 @@ fn run(s: &Scenario, min_capacity: u64, record: bool) -> Timeline {
     let mut overloaded_ticks = 0u64;
     let mut overloaded = false;
 
-    for minute in 0..s.traffic.minutes() {
-        let mut metric = 0.0;
+    let periods = s.traffic.minutes() * TICKS_PER_MINUTE / period_ticks;
+    let (unit, period_word) = (m.unit(), m.period_word());
+    for minute in 0..periods {
+        let mut per_instance = 0.0;
         let mut requests = 0.0;
         let mut minute_worst: f64 = 0.0;
-        for j in 0..TICKS_PER_MINUTE {
-            let k = minute * TICKS_PER_MINUTE + j;
+        for j in 0..period_ticks {
+            let k = minute * period_ticks + j;
             sim.arrivals(k);
             let (t0, t1) = (k as f64 * TICK_S, (k + 1) as f64 * TICK_S);
             let inv = s.traffic.requests_until(t1) - s.traffic.requests_until(t0);
             let n = sim.in_service as f64;
             // The rate only rises, so the tick's highest load is at its end.
             let load = s.traffic.rate_at(t1) / n;
-            metric += inv / n;
+            per_instance += inv / n;
             requests += inv;
             minute_worst = minute_worst.max(load);
             if load > worst {
@@ -401,8 +420,9 @@ fn run(s: &Scenario, min_capacity: u64, record: bool) -> Timeline {
             }
         }
 
-        // The end of the minute: its datapoint is complete, the alarms and the policy act.
-        let b = (minute + 1) * TICKS_PER_MINUTE;
+        // The end of the datapoint: it is complete, the alarms and the policy act.
+        let metric = per_instance * per_request;
+        let b = (minute + 1) * period_ticks;
         sim.arrivals(b);
         out_streak = if above(metric, target) {
             out_streak + 1
@@ -425,13 +445,13 @@ fn run(s: &Scenario, min_capacity: u64, record: bool) -> Timeline {
             sim.event(b, kind, || {
                 if now_out {
                     format!(
-                        "scale-out alarm: {out_needed} consecutive minute(s) above target {} (last {} invocations per instance)",
+                        "scale-out alarm: {out_needed} consecutive {period_word}(s) above target {} (last {} {unit})",
                         r3(target),
                         r3(metric)
                     )
                 } else {
                     format!(
-                        "scale-out alarm clears ({} invocations per instance ≤ target {})",
+                        "scale-out alarm clears ({} {unit} ≤ target {})",
                         r3(metric),
                         r3(target)
                     )
@@ -448,22 +468,23 @@ fn run(s: &Scenario, min_capacity: u64, record: bool) -> Timeline {
             sim.event(b, kind, || {
                 if now_in {
                     format!(
-                        "scale-in alarm: {in_needed} consecutive minute(s) below {} ({}% of target)",
+                        "scale-in alarm: {in_needed} consecutive {period_word}(s) below {} ({}% of target)",
                         r3(scale_in_level),
                         p.scale_in_threshold_percent
                     )
                 } else {
                     format!(
-                        "scale-in alarm clears ({} invocations per instance)",
+                        "scale-in alarm clears ({} {unit})",
                         r3(metric)
                     )
                 }
             });
         }
 
-        // ceil(in_service × metric / target), with the minute's requests standing for
+        // ceil(in_service × metric / target), with the datapoint's requests standing for
         // in_service × metric so that an instance arriving mid-minute is not double counted.
-        let wanted = ceil_count(requests / target);
+        let fleet_metric = requests * per_request;
+        let wanted = ceil_count(fleet_metric / target);
         if out_alarm {
             let proposal = wanted.min(max_cap);
             let in_cooldown = last_out.is_some_and(|t| b < t + out_cooldown_ticks);
@@ -504,9 +525,13 @@ fn run(s: &Scenario, min_capacity: u64, record: bool) -> Timeline {
                     } else {
                         String::new()
                     };
+                    let what = match m.tracked {
+                        Tracked::Invocations => "invocations",
+                        Tracked::Concurrency => "concurrent requests",
+                    };
                     format!(
-                        "scale out: desired {before} → {new} (ceil({} invocations ÷ target {}) = {wanted}{cap}{why}); serving from minute {}",
-                        r3(requests),
+                        "scale out: desired {before} → {new} (ceil({} {what} ÷ target {}) = {wanted}{cap}{why}); serving from minute {}",
+                        r3(fleet_metric),
                         r3(target),
                         r3((b + provisioning_ticks) as f64 * TICK_S / 60.0)
                     )
@@ -533,9 +558,10 @@ fn run(s: &Scenario, min_capacity: u64, record: bool) -> Timeline {
         }
         let t_end = b as f64 * TICK_S;
         rows.push(Row {
-            t_min: (minute + 1) as f64,
+            t_min: r3(t_end / 60.0),
             offered_rps: r3(s.traffic.rate_at(t_end)),
-            invocations_per_instance: r3(metric),
+            invocations_per_instance: r3(per_instance * 60.0 / m.period_s()),
+            concurrency_per_instance: concurrency(metric),
             in_service: sim.in_service,
             desired: sim.desired,
             capacity_rps: r3(sim.in_service as f64 * max_rps),

@@ -4,7 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AutoscalingConfig, Policy, Scenario, TICK_S, Timeline, Traffic, holds, simulate};
+use super::{
+    AutoscalingConfig, Metric, Policy, Scenario, TICK_S, TICKS_PER_MINUTE, Timeline, Tracked,
+    Traffic, holds, simulate,
+};
 use crate::config::autoscaling::MAX_MINUTES;
 use crate::num::fmt_num;
 
@@ -19,7 +22,8 @@ pub fn smallest_min_capacity(s: &Scenario) -> Option<u64> {
     if holds(s, 1) {
         return Some(1);
     }
-    let settled = super::steady_count(s.traffic.min_tps, s.policy.target_value, 1, max);
+    let settled =
+        super::steady_count_for(&s.metric, s.traffic.min_tps, s.policy.target_value, 1, max);
     (settled.max(2)..=max).find(|m| holds(s, *m))
 }
 
@@ -138,6 +142,8 @@ pub struct RampInputs {
     pub ramp_minutes: f64,
     pub max_capacity: u64,
     pub floor_min_instances: u64,
+    /// What the policy tracks ([`Metric::INVOCATIONS`] for request/response endpoints).
+    pub metric: Metric,
 }
 
 fn r3(x: f64) -> f64 {
@@ -156,14 +162,24 @@ fn at(t: &Timeline) -> String {
 /// forces a minimum above the floor.
 pub fn advise(inp: &RampInputs, cfg: &AutoscalingConfig) -> RampAdvice {
     let max_cap = inp.max_capacity.max(1);
+    let mut policy = Policy::from_config(cfg, inp.target_value);
+    let concurrency = inp.metric.tracked == Tracked::Concurrency;
+    if concurrency {
+        // 10-second datapoints: scale-out alarms after scale_out_datapoints of them; scale-in
+        // keeps its usual pace, scale_in_datapoints minutes (× 6 datapoints).
+        policy.scale_in_datapoints = policy
+            .scale_in_datapoints
+            .saturating_mul((TICKS_PER_MINUTE / inp.metric.period_ticks.max(1)) as u32);
+    }
     let s = Scenario {
+        metric: inp.metric,
         traffic: Traffic {
             min_tps: inp.min_tps,
             peak_tps: inp.peak_tps,
             ramp_minutes: inp.ramp_minutes,
             hold_minutes: cfg.hold_minutes(),
         },
-        policy: Policy::from_config(cfg, inp.target_value),
+        policy,
         max_rps_per_instance: inp.max_rps_per_instance,
         max_capacity: max_cap,
     };
@@ -171,10 +187,24 @@ pub fn advise(inp: &RampInputs, cfg: &AutoscalingConfig) -> RampAdvice {
     let ramp_min = smallest_min_capacity(&s);
     let max_rps = inp.max_rps_per_instance;
     let p = &s.policy;
+    let (target_unit, datapoint) = if concurrency {
+        (
+            format!(
+                "concurrent requests per instance on 10-s datapoints (Little's law: rate per instance × mean end-to-end {} s)",
+                fmt_num(r3(inp.metric.per_rps))
+            ),
+            "10-s datapoint(s)",
+        )
+    } else {
+        (
+            "invocations per instance per minute".to_string(),
+            "minute(s)",
+        )
+    };
     let mut explanation = vec![format!(
-        "ramp: traffic rises from {} to {} tps over {} min, then holds {} min; simulated in {} s steps against target {} invocations per instance per minute (scale out after {} minute(s) above target, scale in after {} below {}% of it, ScaleOutCooldown {} s, ScaleInCooldown {} s, new instances serve {} min after the decision)",
-        fmt_num(inp.min_tps),
-        fmt_num(inp.peak_tps),
+        "ramp: traffic rises from {} to {} tps over {} min, then holds {} min; simulated in {} s steps against target {} {target_unit} (scale out after {} {datapoint} above target, scale in after {} below {}% of it, ScaleOutCooldown {} s, ScaleInCooldown {} s, new instances serve {} min after the decision)",
+        fmt_num(r3(inp.min_tps)),
+        fmt_num(r3(inp.peak_tps)),
         fmt_num(inp.ramp_minutes),
         fmt_num(cfg.hold_minutes()),
         fmt_num(TICK_S),
@@ -311,7 +341,7 @@ pub fn advise(inp: &RampInputs, cfg: &AutoscalingConfig) -> RampAdvice {
             max_rps_per_instance: max_rps,
             max_capacity: max_cap,
             resolution_s: TICK_S,
-            period_s: 60.0,
+            period_s: s.metric.period_s(),
         },
         floor_min_instances: floor,
         ramp_min_instances: ramp_min,

@@ -7,6 +7,7 @@ use super::*;
 /// (5 rps). Traffic from `min_tps` to `peak`; 3 / 15 datapoints, 90 %, 300 s cooldowns.
 fn scenario(min_tps: f64, peak: f64, ramp: f64, hold: f64, prov: f64, max_cap: u64) -> Scenario {
     Scenario {
+        metric: Metric::INVOCATIONS,
         traffic: Traffic {
             min_tps,
             peak_tps: peak,
@@ -424,4 +425,66 @@ fn the_shortest_ramp_holds_and_so_do_ramps_up_to_twice_as_long() {
             }
         }
     }
+}
+
+/// A step from 1 to 3 rps at t = 0 on one instance; requests take 2 s end to end, so 6 are in
+/// flight against a target of 2 per instance.
+fn concurrency_step(metric: Metric) -> Scenario {
+    let mut s = scenario(1.0, 3.0, 0.0, 10.0, 2.0, 10);
+    s.metric = metric;
+    s.policy.target_value = match metric.tracked {
+        Tracked::Concurrency => 2.0,
+        Tracked::Invocations => 60.0,
+    };
+    // C_max 4 per instance ÷ 2 s: 2 rps per instance hold the limits.
+    s.max_rps_per_instance = 2.0;
+    s
+}
+
+#[test]
+fn on_10_second_datapoints_the_concurrency_alarm_fires_after_30_s_not_3_minutes() {
+    let t = simulate(&concurrency_step(Metric::concurrency(2.0)), 1);
+    // Rows are 10 s apart and carry the concurrency datapoint: 3 rps × 2 s on one instance.
+    assert_eq!(t.rows[1].t_min, r3(10.0 / 60.0));
+    assert_eq!(t.rows[1].concurrency_per_instance, Some(6.0));
+    assert_eq!(t.rows[1].invocations_per_instance, 180.0, "3 rps × 60 s");
+    let out: Vec<_> = events(&t)
+        .into_iter()
+        .filter(|e| matches!(e.1, ScaleOutAlarm | ScaleOut | InService))
+        .take(3)
+        .collect();
+    // Three datapoints above target (10, 20, 30 s): ceil(6 in flight ÷ 2) = 3 instances,
+    // serving 2 minutes later.
+    assert_eq!(
+        out,
+        vec![
+            (0.5, ScaleOutAlarm, 1, 1),
+            (0.5, ScaleOut, 3, 1),
+            (2.5, InService, 3, 3),
+        ]
+    );
+    assert!(!t.holds, "one instance above C_max for 2.5 minutes");
+    assert_eq!(t.overloaded_minutes, 2.5);
+
+    // The same step on the one-minute invocations metric waits three whole minutes.
+    let slow = simulate(&concurrency_step(Metric::INVOCATIONS), 1);
+    let first = slow.events.iter().find(|e| e.kind == ScaleOut).unwrap();
+    assert_eq!(first.t_min, 3.0);
+    assert!(slow.overloaded_minutes > t.overloaded_minutes);
+}
+
+#[test]
+fn concurrency_held_at_target_causes_no_scale_event() {
+    // Settled at 3 rps on 3 instances (2 in flight each = target); nothing changes, so no
+    // alarm fires and no row leaves the target.
+    let mut s = concurrency_step(Metric::concurrency(2.0));
+    s.traffic.min_tps = 3.0;
+    let t = simulate(&s, 1);
+    assert_eq!(t.rows[0].in_service, 3);
+    assert!(t.events.is_empty(), "{:?}", t.events);
+    assert!(
+        t.rows
+            .iter()
+            .all(|r| r.concurrency_per_instance == Some(2.0))
+    );
 }

@@ -31,7 +31,11 @@ pub async fn check(run: &Run, shared: &Shared, i: usize, minutes: f64) -> Result
     let c = m.report.campaign.clone();
     let name = shared.endpoint_name(i);
     let instances = u32::try_from(rec.max_instances).unwrap_or(u32::MAX);
-    let peak = c.requirements.peak_tps;
+    // A stream sized on peak_concurrency alone has its peak rate from Little's law.
+    let peak = rec
+        .concurrency
+        .as_ref()
+        .map_or(c.requirements.peak_tps, |k| k.peak_tps);
     let mut e = Endurance {
         instance_type: c.target.instance_type.clone(),
         instances,

@@ -3,6 +3,7 @@
 //! (in `moto`) the files and `apply --yes` against moto's Application Auto Scaling.
 
 mod fixture;
+mod llm;
 mod moto;
 
 use std::path::{Path, PathBuf};

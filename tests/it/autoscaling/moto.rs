@@ -12,7 +12,7 @@ use aws_sdk_applicationautoscaling::config::{BehaviorVersion, Credentials, Regio
 use aws_sdk_applicationautoscaling::types::ServiceNamespace;
 
 /// Dummy credentials and loopback only: nothing can reach AWS.
-fn aws_env(cmd: &mut tokio::process::Command) {
+pub(super) fn aws_env(cmd: &mut tokio::process::Command) {
     cmd.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env_remove("AWS_SESSION_TOKEN")
@@ -22,7 +22,7 @@ fn aws_env(cmd: &mut tokio::process::Command) {
         .env("AWS_EC2_METADATA_DISABLED", "true");
 }
 
-fn sdk(url: &str) -> Client {
+pub(super) fn sdk(url: &str) -> Client {
     let config = aws_sdk_applicationautoscaling::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -33,7 +33,7 @@ fn sdk(url: &str) -> Client {
 }
 
 /// The Python of moto's virtual environment, which has boto3.
-fn moto_python() -> PathBuf {
+pub(super) fn moto_python() -> PathBuf {
     std::env::var("RIGHTSIZE_MOTO_SERVER")
         .map(PathBuf::from)
         .ok()
@@ -45,7 +45,7 @@ fn moto_python() -> PathBuf {
 /// Sends a file's JSON, unchanged, as the parameters of one call, the way
 /// `aws application-autoscaling <call> --cli-input-json file://FILE` does: botocore validates
 /// every key and type against the service model before sending.
-async fn send_file_with_botocore(file: &Path, operation: &str, url: &str) {
+pub(super) async fn send_file_with_botocore(file: &Path, operation: &str, url: &str) {
     let script = "import boto3, json, sys\n\
 c = boto3.client('application-autoscaling', endpoint_url=sys.argv[3], region_name='us-east-1')\n\
 params = json.load(open(sys.argv[1]))\n\
@@ -63,7 +63,7 @@ print(json.dumps(getattr(c, sys.argv[2])(**params)['ResponseMetadata']['HTTPStat
 }
 
 /// What Application Auto Scaling holds for one resource, as plain JSON for comparison.
-async fn read_back(client: &Client, resource_id: &str) -> (Value, Value, Vec<Value>) {
+pub(super) async fn read_back(client: &Client, resource_id: &str) -> (Value, Value, Vec<Value>) {
     let targets = client
         .describe_scalable_targets()
         .service_namespace(ServiceNamespace::Sagemaker)
