@@ -11,7 +11,7 @@ use crate::prices::usd;
 
 use super::compare::{Comparison, Input, Row, p99_curves};
 use super::figures::{self, Figure};
-use super::html::{Item, render_page};
+use super::html::{Item, limit_items, render_page};
 use super::markdown::md;
 
 #[derive(Debug, Serialize)]
@@ -112,46 +112,7 @@ fn is_llm(c: &Comparison) -> bool {
 }
 
 fn requirement_items(c: &Comparison) -> Vec<Item> {
-    let r = &c.requirements;
-    let mut v = Vec::new();
-    let mut add = |label: &str, value: String| {
-        v.push(Item {
-            label: label.into(),
-            value,
-        })
-    };
-    if let Some(p99) = r.p99_limit_ms() {
-        add("p99 response time", format!("≤ {} ms", fmt_num(p99)));
-    }
-    add("errors", format!("≤ {} %", fmt_num(r.max_error_percent)));
-    if r.peak_tps > 0.0 {
-        add(
-            "peak traffic",
-            format!("{} requests/s", fmt_num(r.peak_tps)),
-        );
-    }
-    if let Some(p) = r.peak_concurrency {
-        add(
-            "peak concurrency",
-            format!("{} requests in flight", fmt_num(p)),
-        );
-    }
-    for (label, limit) in [
-        ("TTFT p99", r.ttft_p99_ms),
-        ("ITL p99", r.itl_p99_ms),
-        ("end-to-end p99", r.e2e_p99_ms),
-    ] {
-        if let Some(ms) = limit {
-            add(label, format!("≤ {} ms", fmt_num(ms)));
-        }
-    }
-    if let Some(m) = r.min_tps {
-        v.push(Item {
-            label: "traffic floor".into(),
-            value: format!("{} requests/s", fmt_num(m)),
-        });
-    }
-    v
+    limit_items(&c.requirements)
 }
 
 fn no_winner_reason(c: &Comparison) -> String {

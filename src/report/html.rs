@@ -7,6 +7,7 @@
 use serde::Serialize;
 use tera::{Context, Tera};
 
+use crate::config::Requirements;
 use crate::error::{Error, Result};
 use crate::measure::stats::Verdict;
 use crate::num::fmt_num;
@@ -243,6 +244,20 @@ pub fn best_step(report: &Report) -> Option<usize> {
 /// The requirements as label/value pairs; shared with the Markdown summary.
 pub fn requirement_items(report: &Report) -> Vec<Item> {
     let r = &report.campaign.requirements;
+    let mut v = limit_items(r);
+    if let Some(m) = r.ramp_minutes {
+        v.push(item("ramp to peak", format!("{} minutes", fmt_num(m))));
+    }
+    v.push(item(
+        "safety factor",
+        fmt_num(report.campaign.recommend.safety_factor),
+    ));
+    v
+}
+
+/// The limits and the traffic of `[requirements]` as label/value pairs: what a step is judged
+/// on and what is sized for; shared with the comparison page.
+pub fn limit_items(r: &Requirements) -> Vec<Item> {
     let mut v = Vec::new();
     if let Some(p99) = r.p99_limit_ms() {
         v.push(item("p99 response time", format!("≤ {} ms", fmt_num(p99))));
@@ -281,13 +296,6 @@ pub fn requirement_items(report: &Report) -> Vec<Item> {
     if let Some(m) = r.min_tps {
         v.push(item("traffic floor", format!("{} requests/s", fmt_num(m))));
     }
-    if let Some(m) = r.ramp_minutes {
-        v.push(item("ramp to peak", format!("{} minutes", fmt_num(m))));
-    }
-    v.push(item(
-        "safety factor",
-        fmt_num(report.campaign.recommend.safety_factor),
-    ));
     v
 }
 
