@@ -34,6 +34,26 @@ fn coordinator(backend: Box<dyn Backend>, shards: u32) -> Arc<Coordinator> {
     Arc::new(Coordinator::new(backend, &d))
 }
 
+/// A simulated endpoint with `cfg`, and `c.toml` in `dir` holding `text(its invocations URL)`.
+async fn endpoint_and_campaign(
+    dir: &Path,
+    cfg: FakeConfig,
+    text: impl FnOnce(&str) -> String,
+) -> (FakeEndpoint, PathBuf) {
+    let fake = FakeEndpoint::start_local(cfg).await.unwrap();
+    let file = dir.join("c.toml");
+    std::fs::write(&file, text(&fake.invocations_url())).unwrap();
+    (fake, file)
+}
+
+/// The stand-in API server and a kubeconfig in `dir` that points at it.
+async fn stand_in(dir: &Path) -> (StandIn, PathBuf) {
+    let api = StandIn::start().await;
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, api.kubeconfig()).unwrap();
+    (api, kubeconfig)
+}
+
 async fn run(file: &Path, out: &Path, d: Option<Arc<Coordinator>>) -> campaign::Finished {
     let c = Campaign::load(file).unwrap();
     let mut opts = RunOptions::new(Some(out.to_path_buf()), true);
@@ -44,25 +64,16 @@ async fn run(file: &Path, out: &Path, d: Option<Arc<Coordinator>>) -> campaign::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_and_four_local_shards_find_the_same_max_rps_as_one_process() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeEndpoint::start_local(FakeConfig {
+    let cfg = FakeConfig {
         slots: 8,
         service_ms: 20.0,
         queue_max: 64,
         ..FakeConfig::default()
+    };
+    let (fake, file) = endpoint_and_campaign(dir.path(), cfg, |url| {
+        campaign("knee", url, 100.0, "start_rps = 50\nresolution_percent = 3")
     })
-    .await
-    .unwrap();
-    let file = dir.path().join("c.toml");
-    std::fs::write(
-        &file,
-        campaign(
-            "knee",
-            &fake.invocations_url(),
-            100.0,
-            "start_rps = 50\nresolution_percent = 3",
-        ),
-    )
-    .unwrap();
+    .await;
     let one = run(&file, &dir.path().join("one"), None).await;
     assert_eq!(one.outcome, Outcome::Recommended, "{:#?}", one.report.steps);
     let single = one.report.max_rps.unwrap();
@@ -116,21 +127,16 @@ async fn shards_at(file: &Path, rate: f64, n: u32) -> Vec<ShardResult> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_shards_at_20000_rps_achieve_the_offered_rate_and_merge_to_the_sum_of_shards() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeEndpoint::start_local(FakeConfig {
+    let cfg = FakeConfig {
         slots: 4096,
         service_ms: 0.5,
         queue_max: 100_000,
         ..FakeConfig::default()
+    };
+    let (fake, file) = endpoint_and_campaign(dir.path(), cfg, |url| {
+        campaign("fast", url, 1000.0, "").replace("max_concurrency = 256", "max_concurrency = 2048")
     })
-    .await
-    .unwrap();
-    let file = dir.path().join("c.toml");
-    std::fs::write(
-        &file,
-        campaign("fast", &fake.invocations_url(), 1000.0, "")
-            .replace("max_concurrency = 256", "max_concurrency = 2048"),
-    )
-    .unwrap();
+    .await;
     let results = shards_at(&file, 20_000.0, 4).await;
     fake.stop();
     assert_eq!(results.len(), 4);
@@ -230,24 +236,20 @@ impl Backend for Sabotaged {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_killed_mid_step_or_started_late_makes_the_step_invalid_and_it_is_repeated() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeEndpoint::start_local(FakeConfig {
+    let cfg = FakeConfig {
         slots: 64,
         service_ms: 5.0,
         ..FakeConfig::default()
-    })
-    .await
-    .unwrap();
-    let file = dir.path().join("c.toml");
-    std::fs::write(
-        &file,
+    };
+    let (fake, file) = endpoint_and_campaign(dir.path(), cfg, |url| {
         campaign(
             "sabotage",
-            &fake.invocations_url(),
+            url,
             500.0,
             "search = \"walk\"\nwalk = [100, 200]",
-        ),
-    )
-    .unwrap();
+        )
+    })
+    .await;
     // Killed once: the step is run again, and the campaign goes on.
     let killed = Sabotaged {
         inner: local(&file),
@@ -309,18 +311,13 @@ fn kube_campaign(url: &str, shards: u32) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_over_the_kubernetes_backend_runs_each_step_as_an_indexed_job_of_the_stand_in() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeEndpoint::start_local(FakeConfig {
+    let cfg = FakeConfig {
         slots: 64,
         service_ms: 5.0,
         ..FakeConfig::default()
-    })
-    .await
-    .unwrap();
-    let api = StandIn::start().await;
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, api.kubeconfig()).unwrap();
-    let file = dir.path().join("c.toml");
-    std::fs::write(&file, kube_campaign(&fake.invocations_url(), 3)).unwrap();
+    };
+    let (fake, file) = endpoint_and_campaign(dir.path(), cfg, |url| kube_campaign(url, 3)).await;
+    let (api, kubeconfig) = stand_in(dir.path()).await;
     let out = dir.path().join("out");
     let o = tokio::process::Command::new(bin())
         .args(["run", &file.display().to_string(), "--quiet", "--out"])
@@ -365,18 +362,11 @@ async fn a_campaign_over_the_kubernetes_backend_runs_each_step_as_an_indexed_job
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_during_a_kubernetes_step_deletes_its_job() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeEndpoint::start_local(FakeConfig::default())
-        .await
-        .unwrap();
-    let api = StandIn::start().await;
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, api.kubeconfig()).unwrap();
-    let file = dir.path().join("c.toml");
-    std::fs::write(
-        &file,
-        kube_campaign(&fake.invocations_url(), 2).replace("step_seconds = 2", "step_seconds = 30"),
-    )
-    .unwrap();
+    let (fake, file) = endpoint_and_campaign(dir.path(), FakeConfig::default(), |url| {
+        kube_campaign(url, 2).replace("step_seconds = 2", "step_seconds = 30")
+    })
+    .await;
+    let (api, kubeconfig) = stand_in(dir.path()).await;
     let out = dir.path().join("out");
     let mut child = tokio::process::Command::new(bin())
         .args(["run", &file.display().to_string(), "--quiet", "--out"])
