@@ -137,6 +137,26 @@ pub struct StepRow {
     pub concurrency: String,
     /// A streamed target's figures.
     pub stream: Option<StreamCells>,
+    /// A distributed step: what each shard measured (its own figures are their merge).
+    pub shards: Vec<ShardCells>,
+    /// A distributed step run again: why each earlier run was discarded.
+    pub invalid_runs: Vec<String>,
+}
+
+/// One shard's part of a distributed step, formatted.
+#[derive(Debug, Serialize)]
+pub struct ShardCells {
+    pub shard: u32,
+    pub start_late: String,
+    pub offered: String,
+    pub achieved: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub p50: String,
+    pub p99: String,
+    pub service_p99: String,
+    pub send_lag_p99: String,
+    pub peak_in_flight: u64,
 }
 
 /// The stream figures of one step, formatted (milliseconds, tokens/s, requests/s).
@@ -173,6 +193,8 @@ struct ReportPage {
     charts: Vec<Figure>,
     /// Some step has stream figures: the page shows the stream table.
     has_stream: bool,
+    /// Some step ran over several shards: the page shows the shard table.
+    has_shards: bool,
     steps: Vec<StepRow>,
 }
 
@@ -219,6 +241,24 @@ pub fn step_rows(report: &Report) -> Vec<StepRow> {
                 goodput: format!("{:.2}", st.goodput_rps),
                 token_source: st.token_source.clone(),
             }),
+            shards: s
+                .shards
+                .iter()
+                .map(|h| ShardCells {
+                    shard: h.shard,
+                    start_late: f1(h.start_late_ms),
+                    offered: f1(h.offered_rps),
+                    achieved: f1(h.achieved_rps),
+                    requests: h.requests,
+                    errors: h.errors,
+                    p50: f1(h.latency_ms.p50),
+                    p99: f1(h.latency_ms.p99),
+                    service_p99: f1(h.service_ms.p99),
+                    send_lag_p99: f1(h.send_lag_ms.p99),
+                    peak_in_flight: h.peak_in_flight,
+                })
+                .collect(),
+            invalid_runs: s.invalid_runs.clone(),
             pass: s.pass,
             inconclusive: s.verdict == Some(Verdict::Inconclusive),
             repeat_of: s.repeat_of.map(|r| r + 1),
@@ -495,6 +535,10 @@ pub fn render_report(report: &Report) -> Result<String> {
             charts
         },
         has_stream: report.steps.iter().any(|s| s.stream.is_some()),
+        has_shards: report
+            .steps
+            .iter()
+            .any(|s| !s.shards.is_empty() || !s.invalid_runs.is_empty()),
         steps: step_rows(report),
     };
     render_page("report.html.tera", &page)

@@ -274,6 +274,22 @@ async fn a_shard_killed_mid_step_or_started_late_makes_the_step_invalid_and_it_i
     );
     assert!(f.report.steps[1].invalid_runs.is_empty());
     assert!(!f.report.partial);
+    // The page lists every shard of every step, and why a run was discarded.
+    let html = std::fs::read_to_string(f.dir.join("report.html")).unwrap();
+    let shard_rows: usize = f.report.steps.iter().map(|s| s.shards.len()).sum();
+    assert_eq!(shard_rows, 4, "2 steps × 2 shards");
+    let table = html
+        .split("<h3>Shards</h3>")
+        .nth(1)
+        .expect("a shard table")
+        .split("</table>")
+        .next()
+        .unwrap();
+    assert_eq!(table.matches("<tr>").count(), 1 + shard_rows, "{table}");
+    assert!(
+        html.contains("Step 1 was run again: ") && html.contains("shard 1 failed"),
+        "the discarded run is on the page"
+    );
 
     // Late every time: two invalid runs stop the campaign with a partial report.
     let late = Sabotaged {
