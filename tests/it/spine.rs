@@ -301,9 +301,11 @@ fn demo_prints_the_step_table_and_a_recommendation_and_writes_the_report() {
     assert!(stdout.contains("invocations_target"), "{stdout}");
     let json = read_json(&dir.path().join("demo-out/report.json"));
     assert_matches_schema(&json, "report.schema.json");
-    // The demo endpoint serves 400 rps: the same 90–100 % band as the knee tests.
+    // The demo endpoint serves 400 rps: the same 90–103 % band as the knee tests (a 4 s step
+    // a little over 400 builds a backlog of a few requests, meets p99 and rightly passes, and
+    // its achieved rate counts the late answers to its window's requests: 400.5 was seen).
     let max = json["max_rps"].as_f64().unwrap();
-    assert!((360.0..=400.0).contains(&max), "demo MAX_RPS {max}");
+    assert!((360.0..=412.0).contains(&max), "demo MAX_RPS {max}");
 }
 
 #[test]
