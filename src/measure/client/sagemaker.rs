@@ -120,7 +120,7 @@ impl SagemakerTarget {
     /// Resolves region and credentials and builds the shared client. Fails (rather than sending
     /// a campaign of doomed requests) when either cannot be found.
     pub async fn new(cfg: &SagemakerTargetConfig) -> Result<SagemakerTarget> {
-        let sdk = load_sdk_config(cfg).await;
+        let sdk = load_sdk_config(cfg, Some(cfg.timeout)).await;
         let region = region_and_login(&sdk, "probe").await?;
 
         let mut conf = aws_sdk_sagemakerruntime::config::Builder::from(&sdk);
@@ -156,18 +156,23 @@ impl SagemakerTarget {
     }
 }
 
-/// The SDK configuration both SageMaker clients start from: the standard chain for region and
-/// credentials (unless the target names them), retries off, the campaign's timeouts.
-pub(super) async fn load_sdk_config(cfg: &SagemakerTargetConfig) -> aws_config::SdkConfig {
+/// The SDK configuration every SageMaker client starts from: the standard chain for region and
+/// credentials (unless the target names them), retries off, the campaign's connect timeout,
+/// and `operation_timeout` when given (a stream has none: its silence is judged by
+/// `stream_idle_timeout_ms`).
+pub(super) async fn load_sdk_config(
+    cfg: &SagemakerTargetConfig,
+    operation_timeout: Option<Duration>,
+) -> aws_config::SdkConfig {
+    let mut timeouts =
+        TimeoutConfig::builder().connect_timeout(cfg.timeout.min(Duration::from_secs(10)));
+    if let Some(t) = operation_timeout {
+        timeouts = timeouts.operation_timeout(t);
+    }
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         // Every attempt is measured: an SDK retry would hide throttling and inflate latency.
         .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
-                .operation_timeout(cfg.timeout)
-                .build(),
-        )
+        .timeout_config(timeouts.build())
         // A slow answer is the endpoint's to report, as a timeout, not the SDK's to cut off.
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
     if let Some(r) = &cfg.region {

@@ -10,12 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sagemakerruntime::Client;
-use aws_sdk_sagemakerruntime::config::Region;
 use aws_sdk_sagemakerruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sagemakerruntime::operation::invoke_endpoint_with_response_stream::InvokeEndpointWithResponseStreamError as StartError;
 use aws_sdk_sagemakerruntime::primitives::Blob;
@@ -23,7 +18,9 @@ use aws_sdk_sagemakerruntime::types::ResponseStream;
 use aws_sdk_sagemakerruntime::types::error::ResponseStreamError;
 use bytes::Bytes;
 
-use super::sagemaker::{SagemakerTargetConfig, classify_unmodelled, region_and_login};
+use super::sagemaker::{
+    SagemakerTargetConfig, classify_unmodelled, load_sdk_config, region_and_login,
+};
 use super::target::{ErrorSamples, Target};
 use crate::config::StreamFormat;
 use crate::error::Result;
@@ -48,22 +45,8 @@ impl SagemakerStreamTarget {
         format: StreamFormat,
         idle_timeout: Duration,
     ) -> Result<SagemakerStreamTarget> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
-                    .build(),
-            )
-            // Silence inside a stream is judged by stream_idle_timeout_ms, not the SDK.
-            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
-        if let Some(r) = &cfg.region {
-            loader = loader.region(Region::new(r.clone()));
-        }
-        if let Some(c) = &cfg.credentials {
-            loader = loader.credentials_provider(c.clone());
-        }
-        let sdk = loader.load().await;
+        // No operation timeout: silence inside a stream is judged by stream_idle_timeout_ms.
+        let sdk = load_sdk_config(cfg, None).await;
         let region = region_and_login(&sdk, "run").await?;
         let mut conf = aws_sdk_sagemakerruntime::config::Builder::from(&sdk);
         if let Some(u) = &cfg.endpoint_url {

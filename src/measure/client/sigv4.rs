@@ -54,7 +54,7 @@ impl FastSagemakerTarget {
     /// Resolves region, credentials and the endpoint URL once. Fails (rather than sending a
     /// campaign of doomed requests) when any cannot be found.
     pub async fn new(cfg: &SagemakerTargetConfig) -> Result<FastSagemakerTarget> {
-        let sdk = load_sdk_config(cfg).await;
+        let sdk = load_sdk_config(cfg, Some(cfg.timeout)).await;
         let region = region_and_login(&sdk, "probe").await?;
         let provider = sdk.credentials_provider().ok_or_else(|| {
             Error::Other("no AWS credentials provider is configured for SageMaker".into())
