@@ -366,7 +366,7 @@ pub async fn probe(a: &ProbeArgs, interrupt: CancellationToken) -> Result<Probed
     let (m, end) = load::run_step(target.clone(), Arc::new(payloads), &spec, &handle).await;
     progress.finish().await;
     let mut step = m.into_result();
-    let (v, reasons) = verdict::decide(&step, &c.requirements);
+    let (v, reasons) = verdict::decide(&step, &c.requirements, None);
     step.pass = v == Verdict::Pass;
     step.verdict = Some(v);
     step.reasons = reasons;

@@ -118,7 +118,7 @@ pub fn merge(a: &MergeArgs) -> Result<i32> {
     let mut code = 0;
     if let Some(p) = &a.campaign {
         let c = Campaign::load(p)?;
-        let (v, reasons) = verdict::decide(&step, &c.requirements);
+        let (v, reasons) = verdict::decide(&step, &c.requirements, None);
         step.pass = v == crate::measure::stats::Verdict::Pass;
         step.verdict = Some(v);
         step.reasons = reasons;

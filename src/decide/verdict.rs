@@ -18,14 +18,21 @@ pub const MAX_SEND_LAG_MS: f64 = 50.0;
 /// `not_sent`) is inconclusive: the generator's queueing made it fail, not the endpoint. Its
 /// first reason names the limit and what to change. A step that passed passed with the
 /// generator's queueing counted against it, so it stays a pass.
-pub fn decide(step: &StepResult, req: &Requirements) -> (Verdict, Vec<String>) {
+///
+/// `unloaded_service_ms` is the endpoint's service time when it was not the bottleneck (see
+/// [`unloaded_service_ms`]); `None` when no step has shown it yet.
+pub fn decide(
+    step: &StepResult,
+    req: &Requirements,
+    unloaded_service_ms: Option<f64>,
+) -> (Verdict, Vec<String>) {
     let (pass, mut reasons) = judge(step, req);
     if pass {
         return (Verdict::Pass, reasons);
     }
     if step.requests > 0
         && endpoint_met_its_part(step, req)
-        && let Some(why) = generator_limit(step)
+        && let Some(why) = generator_limit(step, unloaded_service_ms)
     {
         reasons.insert(0, why);
         return (Verdict::Inconclusive, reasons);
@@ -57,19 +64,36 @@ fn endpoint_met_its_part(step: &StepResult, req: &Requirements) -> bool {
 /// an offered rate is the generator's limit: near it, random bunching fills every slot.
 pub const CEILING_SHARE: f64 = 0.8;
 
+/// The endpoint's unloaded service time: the lowest mean service time among the steps that
+/// passed (`None` before one has). A later step's slots are judged against it.
+pub fn unloaded_service_ms(steps: &[StepResult]) -> Option<f64> {
+    steps
+        .iter()
+        .filter(|s| s.pass && s.service_ms.mean > 0.0)
+        .map(|s| s.service_ms.mean)
+        .min_by(f64::total_cmp)
+}
+
 /// Why the generator, not the endpoint, limited a step, and what to change; `None` when it did
 /// not.
 ///
 /// Every slot in flight is the generator's limit only when the offered rate is near what
-/// `max_concurrency` slots can carry at the step's mean service time (Little's law). A stall
-/// of the endpoint also fills every slot, but then the slots' ceiling is far above the offered
-/// rate: that is the endpoint's failure.
-pub fn generator_limit(step: &StepResult) -> Option<String> {
+/// `max_concurrency` slots can carry at the endpoint's *unloaded* service time (Little's law):
+/// the lower of `unloaded_service_ms` and this step's own mean. An endpoint that stalls, or
+/// that queues requests inside itself once saturated (a model server's worker queue: its
+/// service time grows from milliseconds to the queue's length), also fills every slot, and at
+/// its loaded service time `max_concurrency` slots carry just its own throughput; but at its
+/// unloaded service time they carry far more than the offered rate: that is the endpoint's
+/// failure, and more slots would only lengthen its queue.
+pub fn generator_limit(step: &StepResult, unloaded_service_ms: Option<f64>) -> Option<String> {
     // A concurrency step holds every slot busy by design: that is its load, not a limit.
     if step.concurrency.is_some() {
         return None;
     }
-    let mean_s = step.service_ms.mean / 1000.0;
+    let mean_ms = unloaded_service_ms
+        .filter(|u| *u > 0.0)
+        .map_or(step.service_ms.mean, |u| u.min(step.service_ms.mean));
+    let mean_s = mean_ms / 1000.0;
     let ceiling = (mean_s > 0.0).then(|| step.max_concurrency as f64 / mean_s);
     if step.max_concurrency > 0
         && step.peak_in_flight >= step.max_concurrency
@@ -79,9 +103,9 @@ pub fn generator_limit(step: &StepResult) -> Option<String> {
         return Some(format!(
             "inconclusive: the generator was the limit, not the endpoint: all max_concurrency = {} \
              requests were in flight and the rest waited in the generator (send lag p99 {:.1} ms); \
-             at this step's mean service time of {:.1} ms it can send at most {:.0} rps; raise \
+             at a mean service time of {:.1} ms it can send at most {:.0} rps; raise \
              [load] max_concurrency",
-            step.max_concurrency, step.send_lag_ms.p99, step.service_ms.mean, ceiling
+            step.max_concurrency, step.send_lag_ms.p99, mean_ms, ceiling
         ));
     }
     // Behind schedule with slots to spare: the machine, not the cap. (With every slot in
@@ -228,7 +252,7 @@ mod tests {
         s.peak_in_flight = 8;
         s.max_concurrency = 8;
         s.send_lag_ms.p99 = 900.0;
-        let (v, reasons) = decide(&s, &req);
+        let (v, reasons) = decide(&s, &req, None);
         assert_eq!(v, Verdict::Inconclusive, "{reasons:?}");
         assert!(reasons[0].contains("max_concurrency"), "{reasons:?}");
         assert!(
@@ -244,26 +268,91 @@ mod tests {
         stall.send_lag_ms.p99 = 3.0;
         stall.service_ms.mean = 33.0;
         stall.service_ms.p99 = 12.0;
-        assert_eq!(decide(&stall, &req).0, Verdict::Fail);
+        assert_eq!(decide(&stall, &req, None).0, Verdict::Fail);
         // Below the cap but far behind schedule: a slow machine.
         s.peak_in_flight = 3;
-        let (v, reasons) = decide(&s, &req);
+        let (v, reasons) = decide(&s, &req, None);
         assert_eq!(v, Verdict::Inconclusive, "{reasons:?}");
         assert!(reasons[0].contains("faster"), "{reasons:?}");
         // The endpoint's own service time misses the limit: its failure, whatever the cap.
         s.peak_in_flight = 8;
         s.service_ms.p99 = 900.0;
-        assert_eq!(decide(&s, &req).0, Verdict::Fail);
+        assert_eq!(decide(&s, &req, None).0, Verdict::Fail);
         // Or it answered with errors of its own.
         s.service_ms.p99 = 101.0;
         s.errors_by_class.insert("service_unavailable".into(), 100);
         s.errors = 300;
-        assert_eq!(decide(&s, &req).0, Verdict::Fail);
+        assert_eq!(decide(&s, &req, None).0, Verdict::Fail);
         // The generator was busy but the step met everything: a pass stays a pass.
         let mut ok = step(100.0, 100.0, 10.0, 0.0, 1000);
         ok.peak_in_flight = 8;
         ok.max_concurrency = 8;
-        assert_eq!(decide(&ok, &req).0, Verdict::Pass);
+        assert_eq!(decide(&ok, &req, None).0, Verdict::Pass);
+    }
+
+    #[test]
+    fn an_endpoint_queueing_inside_itself_fails_though_its_loaded_service_time_fills_the_slots() {
+        let req = Requirements {
+            p99_ms: 1000.0,
+            max_error_percent: 1.0,
+            peak_tps: 100.0,
+            ramp_minutes: None,
+            min_tps: None,
+            ttft_p99_ms: None,
+            itl_p99_ms: None,
+            e2e_p99_ms: None,
+            min_output_tokens_per_s: None,
+            peak_concurrency: None,
+        };
+        // Seen on MLflow's scoring server past its capacity: 6 ms unloaded, 700 ms once its
+        // worker queue is full. 256 slots at 700 ms carry 366 rps, under the 400 offered, so
+        // the loaded service time alone calls it the generator's limit.
+        let mut s = step(400.0, 330.0, 1400.0, 0.0, 3000);
+        s.service_ms.mean = 700.0;
+        s.service_ms.p99 = 797.0;
+        s.peak_in_flight = 256;
+        s.max_concurrency = 256;
+        s.send_lag_ms.p99 = 600.0;
+        assert_eq!(decide(&s, &req, None).0, Verdict::Inconclusive);
+        // Against the 6 ms it took when it passed, 256 slots carry 42,667 rps: the endpoint's
+        // queue filled them, and the step is its failure.
+        let (v, reasons) = decide(&s, &req, Some(6.0));
+        assert_eq!(v, Verdict::Fail, "{reasons:?}");
+        assert!(reasons[0].starts_with("p99 1400.0 ms"), "{reasons:?}");
+        // A generator whose few slots are the limit stays inconclusive with the baseline: 8
+        // slots at 95 ms unloaded carry 84 rps, under the 100 offered.
+        let mut few = s.clone();
+        few.offered_rps = 100.0;
+        few.max_concurrency = 8;
+        few.peak_in_flight = 8;
+        few.service_ms.mean = 100.0;
+        few.service_ms.p99 = 120.0;
+        let (v, reasons) = decide(&few, &req, Some(95.0));
+        assert_eq!(v, Verdict::Inconclusive, "{reasons:?}");
+        assert!(reasons[0].contains("95.0 ms"), "{reasons:?}");
+        assert!(reasons[0].contains("84 rps"), "{reasons:?}");
+        // A baseline slower than the step itself does not raise the ceiling's service time.
+        assert!(
+            decide(&few, &req, Some(400.0)).1[0].contains("100.0 ms"),
+            "the step's own 100 ms"
+        );
+    }
+
+    #[test]
+    fn the_unloaded_service_time_is_the_fastest_passing_steps() {
+        let mut a = step(10.0, 10.0, 10.0, 0.0, 100);
+        a.pass = true;
+        a.service_ms.mean = 9.0;
+        let mut b = a.clone();
+        b.service_ms.mean = 6.5;
+        let mut failed = a.clone();
+        failed.pass = false;
+        failed.service_ms.mean = 2.0;
+        let mut empty = a.clone();
+        empty.service_ms.mean = 0.0;
+        assert_eq!(unloaded_service_ms(&[]), None);
+        assert_eq!(unloaded_service_ms(&[failed.clone()]), None);
+        assert_eq!(unloaded_service_ms(&[a, failed, empty, b]), Some(6.5));
     }
 
     #[test]

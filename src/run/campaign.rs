@@ -25,7 +25,7 @@ use crate::measure::stream_stats::StreamLimits;
 use crate::prices::{self, PriceSource, PriceTable};
 use crate::report::{self, Report};
 use crate::run::caps::{self, CapStop, Caps};
-use crate::run::distributed::coordinator::{Coordinator, StepRun};
+use crate::run::distributed::coordinator::{Coordinator, StepAt, StepRun};
 use crate::run::resume;
 pub use crate::run::step::{is_json, plan_of, step_spec, target_and_payloads};
 
@@ -201,7 +201,17 @@ pub async fn run_with<T: Target>(
         let (measurement, end) = match &opts.distributed {
             Some(d) => {
                 match d
-                    .run_step(c, index, rate, spec.longest(), &handle.cancel, opts.quiet)
+                    .run_step(
+                        c,
+                        StepAt {
+                            index,
+                            rate,
+                            longest: spec.longest(),
+                            unloaded_service_ms: verdict::unloaded_service_ms(&steps),
+                        },
+                        &handle.cancel,
+                        opts.quiet,
+                    )
                     .await?
                 {
                     StepRun::Measured {
@@ -264,7 +274,8 @@ pub async fn run_with<T: Target>(
         let abort = measurement.abort;
         let failed_early = measurement.failed_early.clone();
         let mut step = measurement.into_result();
-        let (v, mut reasons) = verdict::decide(&step, &c.requirements);
+        let (v, mut reasons) =
+            verdict::decide(&step, &c.requirements, verdict::unloaded_service_ms(&steps));
         if let Some(a) = abort {
             reasons.insert(
                 0,

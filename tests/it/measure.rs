@@ -108,7 +108,7 @@ async fn requests_never_sent_behind_a_stall_are_failures_of_the_step_and_fail_it
         min_output_tokens_per_s: None,
         peak_concurrency: None,
     };
-    let (verdict, reasons) = rightsize::decide::verdict::decide(&s, &req);
+    let (verdict, reasons) = rightsize::decide::verdict::decide(&s, &req, None);
     assert_eq!(
         verdict,
         rightsize::measure::stats::Verdict::Fail,

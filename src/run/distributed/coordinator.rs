@@ -37,6 +37,17 @@ impl std::fmt::Debug for Coordinator {
     }
 }
 
+/// The step a coordinator is asked to run: its index, its rate (or concurrency), its longest
+/// phase, and the endpoint's unloaded service time so far ([`verdict::unloaded_service_ms`]),
+/// against which each shard's own generator limit is judged.
+#[derive(Debug, Clone, Copy)]
+pub struct StepAt {
+    pub index: usize,
+    pub rate: f64,
+    pub longest: Duration,
+    pub unloaded_service_ms: Option<f64>,
+}
+
 /// How a distributed step ended.
 #[derive(Debug)]
 pub enum StepRun {
@@ -72,15 +83,16 @@ impl Coordinator {
     pub async fn run_step(
         &self,
         c: &Campaign,
-        step: usize,
-        rate: f64,
-        longest: Duration,
+        at: StepAt,
         cancel: &CancellationToken,
         quiet: bool,
     ) -> Result<StepRun> {
+        let StepAt {
+            index: step, rate, ..
+        } = at;
         let mut invalid_runs = Vec::new();
         while invalid_runs.len() < MAX_INVALID_RUNS {
-            let order = self.order(c, step, rate, longest);
+            let order = self.order(c, step, rate, at.longest);
             if !quiet {
                 eprintln!(
                     "step {step:>2}: {} {} over {} {} shards from {}",
@@ -101,7 +113,7 @@ impl Coordinator {
             if cancel.is_cancelled() {
                 return Ok(StepRun::Cancelled);
             }
-            match judge_run(c, &order, runs) {
+            match judge_run(c, &order, runs, at.unloaded_service_ms) {
                 Ok((measurement, shards)) => {
                     return Ok(StepRun::Measured {
                         measurement: Box::new(measurement),
@@ -127,11 +139,13 @@ impl Coordinator {
     }
 }
 
-/// Checks every shard's run and merges them: `Err` lists why the run is invalid.
+/// Checks every shard's run and merges them: `Err` lists why the run is invalid. A shard's own
+/// generator limit is judged against `unloaded_service_ms`, as a whole step's is.
 pub fn judge_run(
     c: &Campaign,
     order: &StepOrder,
     runs: Vec<ShardRun>,
+    unloaded_service_ms: Option<f64>,
 ) -> std::result::Result<(StepMeasurement, Vec<ShardStepResult>), Vec<String>> {
     let mut problems = Vec::new();
     let mut results: Vec<ShardResult> = Vec::new();
@@ -178,7 +192,7 @@ pub fn judge_run(
                 continue;
             }
         };
-        let (v, reasons) = verdict::decide(&own, &c.requirements);
+        let (v, reasons) = verdict::decide(&own, &c.requirements, unloaded_service_ms);
         if v == Verdict::Inconclusive {
             problems.push(format!(
                 "shard {} was itself generator-limited ({}): add shards or raise [load] max_concurrency",
@@ -322,6 +336,7 @@ peak_tps = 50
             &c,
             &order(2),
             vec![shard(0, 3.0, 6_000, 2), shard(1, 1.0, 6_000, 3)],
+            None,
         )
         .unwrap();
         assert_eq!(m.shard.requests, 2000);
@@ -332,11 +347,12 @@ peak_tps = 50
             &c,
             &order(2),
             vec![shard(0, 3.0, 6_000, 2), shard(1, 900.0, 6_000, 3)],
+            None,
         )
         .unwrap_err();
         assert!(late[0].contains("shard 1 started 900 ms late"), "{late:?}");
 
-        let missing = judge_run(&c, &order(2), vec![shard(0, 3.0, 6_000, 2)]).unwrap_err();
+        let missing = judge_run(&c, &order(2), vec![shard(0, 3.0, 6_000, 2)], None).unwrap_err();
         assert!(
             missing[0].contains("shard 1 returned no result"),
             "{missing:?}"
@@ -352,6 +368,7 @@ peak_tps = 50
                     reason: "was killed".into(),
                 },
             ],
+            None,
         )
         .unwrap_err();
         assert_eq!(failed, vec!["shard 1 failed: was killed".to_string()]);
@@ -362,6 +379,7 @@ peak_tps = 50
             &c,
             &order(2),
             vec![shard(0, 3.0, 6_000, 2), shard(1, 1.0, 400_000, 3)],
+            None,
         )
         .map(|_| ())
         .unwrap_err();
