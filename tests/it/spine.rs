@@ -10,7 +10,7 @@ use rightsize::config::Campaign;
 use rightsize::measure::client::http::{HttpTarget, HttpTargetConfig};
 use rightsize::measure::load::{self, StepHandle, StepSpec};
 use rightsize::measure::payload::Payloads;
-use rightsize::measure::stats::Recorder;
+use rightsize::measure::stats::{Recorder, Verdict};
 use rightsize::run::campaign::{self, Outcome, RunOptions};
 use rightsize::sim::{FakeConfig, FakeEndpoint};
 
@@ -81,6 +81,54 @@ async fn finds_the_knee_of_a_400_rps_endpoint_within_90_to_100_percent() {
             .steps
             .iter()
             .any(|s| !s.pass && s.offered_rps > 380.0)
+    );
+}
+
+/// An endpoint that queues requests inside itself once saturated (as model servers do: MLflow's
+/// scoring server answers in 6 ms unloaded and 700 ms past its capacity) fills the generator's
+/// slots with requests waiting in *its* queue. Its service time then stays under p99_ms (32
+/// slots ÷ 400 rps = 80 ms < 100 ms) while the latency from the intended send grows without
+/// bound: the endpoint's failure, not the generator's, so the search goes on and finds the knee.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_queueing_inside_itself_past_capacity_fails_and_the_knee_is_found() {
+    let endpoint = FakeEndpoint::start_local(FakeConfig {
+        slots: 8,
+        service_ms: 20.0,
+        queue_max: 10_000,
+        ..FakeConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    let text = campaign(
+        "queueing",
+        &endpoint.invocations_url(),
+        100.0,
+        "start_rps = 60\nresolution_percent = 3",
+    )
+    .replace("max_concurrency = 256", "max_concurrency = 32");
+    std::fs::write(&file, text).unwrap();
+    let c = Campaign::load(&file).unwrap();
+    let opts = RunOptions::new(Some(dir.path().join("out")), true);
+    let finished = campaign::run(&c, &file, &opts).await.unwrap();
+    let report = &finished.report;
+    let table = brief(&report.steps);
+    assert_eq!(finished.outcome, Outcome::Recommended, "{table}");
+    // The overshoot (60 × 8 = 480 rps) held every slot with a service time under the limit:
+    // the case the loaded service time alone took for the generator's limit.
+    let over = report
+        .steps
+        .iter()
+        .find(|s| s.offered_rps >= 480.0)
+        .expect("the search overshot to 480 rps");
+    assert_eq!(over.peak_in_flight, 32, "{table}");
+    assert!(over.service_ms.p99 < 100.0, "{table}");
+    assert_eq!(over.verdict, Some(Verdict::Fail), "{table}");
+    let max = report.max_rps.unwrap();
+    assert!(
+        (360.0..=412.0).contains(&max),
+        "MAX_RPS {max} not within 90–103 % of 400:\n{table}"
     );
 }
 
