@@ -1,8 +1,15 @@
-//! Argument parsers shared by the commands (durations such as `30s`, `500ms`, `2m`).
+//! Argument parsers shared by the commands (durations such as `30s`, `500ms`, `2m`; a
+//! `--prices` table).
 
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::prices::PriceTable;
+
+/// Reads a `--prices` table when one was given.
+pub(crate) fn load_prices(path: Option<&std::path::Path>) -> Result<Option<PriceTable>> {
+    path.map(PriceTable::load).transpose()
+}
 
 pub(crate) fn duration_arg(s: &str) -> Result<Duration> {
     parse_duration(s)

@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::error::{Error, Result};
-use crate::prices::PriceTable;
 use crate::report::{Report, compare, compare_page, render};
+use args::load_prices;
 use probe::ProbeArgs;
 use signals::interrupt_token;
 
@@ -408,9 +408,4 @@ async fn dispatch(cmd: Command) -> Result<i32> {
             Ok(probed.exit_code())
         }
     }
-}
-
-/// Reads a `--prices` table when one was given.
-pub(crate) fn load_prices(path: Option<&std::path::Path>) -> Result<Option<PriceTable>> {
-    path.map(PriceTable::load).transpose()
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::load_prices;
+use super::args::load_prices;
 use super::signals::{Repeat, interrupt_token, interrupt_token_repeat};
 use crate::config::Campaign;
 use crate::error::{Error, Result};
