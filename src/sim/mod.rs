@@ -7,9 +7,19 @@
 //! the container paths (`GET /ping`, `POST /invocations`) and the SageMaker runtime path
 //! (`POST /endpoints/{name}/invocations`), answering the latter the way the real service does.
 //! Used by `rightsize fake-endpoint`, the demo and the tests; it imports only the foundation.
+//! `config` holds how it behaves, `answers` the error answers of either path.
 
+mod answers;
+mod config;
 pub mod llm;
 pub mod timer;
+
+pub use answers::RuntimeRequestSeen;
+use answers::{
+    Path, front_door_error, is_runtime_path, response, runtime_endpoint_name, runtime_error,
+    service_unavailable,
+};
+pub use config::{EndpointProfile, FakeConfig};
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -31,257 +41,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::rng::splitmix64;
-
-/// How the simulated endpoint behaves.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FakeConfig {
-    /// Requests served at once.
-    pub slots: usize,
-    /// Mean service time of one request, milliseconds.
-    pub service_ms: f64,
-    /// Spread of the service time: the sigma of a lognormal with the same mean; 0 = fixed.
-    pub jitter: f64,
-    /// Requests that may wait for a slot; one more gets 503 at once.
-    pub queue_max: usize,
-    /// Share of requests answered with a model error (500 on the container path, 424 ModelError
-    /// on the runtime path).
-    pub error_rate: f64,
-    /// Share of requests answered with throttling (429, or 400 ThrottlingException on the runtime path).
-    pub throttle_rate: f64,
-    /// Every `stall_every`, the whole server pauses for `stall_for` (at the end of each period).
-    pub stall_every: Option<Duration>,
-    pub stall_for: Duration,
-    /// The whole server pauses once, this long after it starts, for `stall_for`.
-    pub stall_once_at: Option<Duration>,
-    /// Variant name returned on the runtime path. Several names separated by commas split the
-    /// traffic round-robin; a request naming a `TargetVariant` gets that name back.
-    pub variant: String,
-    pub seed: u64,
-    /// Share of requests refused at once with 503 ServiceUnavailable (before the queue).
-    pub unavailable_rate: f64,
-    /// Share answered at once with 429 ModelNotReadyException (503 on the container path).
-    pub not_ready_rate: f64,
-    /// Share answered at once with 500 InternalFailure.
-    pub internal_failure_rate: f64,
-    /// Share answered at once with 400 ValidationError.
-    pub validation_rate: f64,
-    /// Share of requests whose answer is held back `slow_for` after service (without holding a
-    /// slot): a hung request, for exercising client timeouts.
-    pub slow_rate: f64,
-    pub slow_for: Duration,
-    /// Capacities for some endpoints on the runtime path only; empty: every request is served
-    /// by `slots` and `service_ms`.
-    pub endpoint_profiles: Vec<EndpointProfile>,
-}
-
-/// The capacity of the endpoints whose name contains `name_contains`, on the runtime path
-/// (`POST /endpoints/{name}/invocations`): its own `slots`, mean service time and wait queue
-/// (of `queue_max`), so one simulated server stands for several endpoints of different sizes,
-/// e.g. one per instance type of a managed campaign. The first matching profile applies; other
-/// names, and the container path, get the server's own capacity.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EndpointProfile {
-    pub name_contains: String,
-    pub slots: usize,
-    pub service_ms: f64,
-}
-
-impl EndpointProfile {
-    /// Requests per second the profile serves at most.
-    pub fn capacity_rps(&self) -> f64 {
-        self.slots as f64 * 1000.0 / self.service_ms
-    }
-
-    /// Parses `NAME_PART=SLOTSxMS`, e.g. `c5-xlarge=8x20` (8 slots × 20 ms = 400 rps).
-    pub fn parse(s: &str) -> Result<EndpointProfile> {
-        let bad = || {
-            Error::input(format!(
-                "--endpoint-profile {s:?}: write NAME_PART=SLOTSxMS, e.g. c5-xlarge=8x20 (8 slots × 20 ms mean service time)"
-            ))
-        };
-        let (name, cap) = s.split_once('=').ok_or_else(bad)?;
-        let (slots, ms) = cap.split_once('x').ok_or_else(bad)?;
-        let p = EndpointProfile {
-            name_contains: name.trim().to_string(),
-            slots: slots.trim().parse().map_err(|_| bad())?,
-            service_ms: ms.trim().parse().map_err(|_| bad())?,
-        };
-        if p.name_contains.is_empty()
-            || p.slots == 0
-            || !(p.service_ms.is_finite() && p.service_ms >= 0.0)
-        {
-            return Err(bad());
-        }
-        Ok(p)
-    }
-}
-
-impl Default for FakeConfig {
-    fn default() -> Self {
-        FakeConfig {
-            slots: 8,
-            service_ms: 20.0,
-            jitter: 0.0,
-            queue_max: 128,
-            error_rate: 0.0,
-            throttle_rate: 0.0,
-            stall_every: None,
-            stall_for: Duration::ZERO,
-            stall_once_at: None,
-            variant: "AllTraffic".into(),
-            seed: 1,
-            unavailable_rate: 0.0,
-            not_ready_rate: 0.0,
-            internal_failure_rate: 0.0,
-            validation_rate: 0.0,
-            slow_rate: 0.0,
-            slow_for: Duration::ZERO,
-            endpoint_profiles: Vec::new(),
-        }
-    }
-}
-
-impl FakeConfig {
-    /// Requests per second the endpoint can serve at most.
-    pub fn capacity_rps(&self) -> f64 {
-        self.slots as f64 * 1000.0 / self.service_ms
-    }
-
-    pub fn validate(&self) -> Result<()> {
-        if self.slots == 0 {
-            return Err(Error::input("--slots must be at least 1"));
-        }
-        if !(self.service_ms.is_finite() && self.service_ms >= 0.0) {
-            return Err(Error::input("--service-ms must be 0 or more"));
-        }
-        if !(self.jitter.is_finite() && (0.0..=3.0).contains(&self.jitter)) {
-            return Err(Error::input(
-                "--jitter must be between 0 and 3 (a lognormal sigma)",
-            ));
-        }
-        for (name, v) in [
-            ("--error-rate", self.error_rate),
-            ("--throttle-rate", self.throttle_rate),
-            ("--unavailable-rate", self.unavailable_rate),
-            ("--not-ready-rate", self.not_ready_rate),
-            ("--internal-failure-rate", self.internal_failure_rate),
-            ("--validation-rate", self.validation_rate),
-            ("--slow-rate", self.slow_rate),
-        ] {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(Error::input(format!("{name} must be between 0 and 1")));
-            }
-        }
-        if self.front_door_rate() > 1.0 + 1e-9 {
-            return Err(Error::input(
-                "--unavailable-rate, --not-ready-rate, --internal-failure-rate and --validation-rate must add up to at most 1",
-            ));
-        }
-        if self.variant_names().is_empty() {
-            return Err(Error::input(
-                "--variant must name at least one variant (several: A,B)",
-            ));
-        }
-        if let Some(every) = self.stall_every
-            && self.stall_for >= every
-        {
-            return Err(Error::input(
-                "--stall-ms must be shorter than --stall-every-ms",
-            ));
-        }
-        for p in &self.endpoint_profiles {
-            if p.name_contains.is_empty()
-                || p.slots == 0
-                || !(p.service_ms.is_finite() && p.service_ms >= 0.0)
-            {
-                return Err(Error::input(format!(
-                    "endpoint profile {:?} needs a non-empty name part, at least 1 slot and a service time of 0 ms or more",
-                    p.name_contains
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// Share of requests answered with an error before reaching the queue (throttling aside).
-    fn front_door_rate(&self) -> f64 {
-        self.unavailable_rate
-            + self.not_ready_rate
-            + self.internal_failure_rate
-            + self.validation_rate
-    }
-
-    /// The variant names in `variant`, in order.
-    pub fn variant_names(&self) -> Vec<String> {
-        self.variant
-            .split(',')
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(String::from)
-            .collect()
-    }
-}
-
-/// What the first request on the runtime path carried: the SageMaker headers and the SigV4
-/// credential scope (never the access key or the signature).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RuntimeRequestSeen {
-    pub path: String,
-    /// `content-type`, `accept` and every `x-amzn-sagemaker-*` header, names in lower case.
-    pub headers: Vec<(String, String)>,
-    /// The signing algorithm and scope of the `Authorization` header, e.g.
-    /// `AWS4-HMAC-SHA256 20260101/us-east-1/sagemaker/aws4_request`.
-    pub signing_scope: Option<String>,
-}
-
-impl RuntimeRequestSeen {
-    fn from_request(req: &Request<Incoming>) -> RuntimeRequestSeen {
-        let headers = req
-            .headers()
-            .iter()
-            .filter(|(k, _)| {
-                let k = k.as_str();
-                k == "content-type" || k == "accept" || k.starts_with("x-amzn-sagemaker-")
-            })
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let signing_scope = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(signing_scope);
-        RuntimeRequestSeen {
-            path: req.uri().path().to_string(),
-            headers,
-            signing_scope,
-        }
-    }
-
-    /// The value of header `name` (lower case), if it was sent.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// `AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/sagemaker/aws4_request, ...` →
-/// `AWS4-HMAC-SHA256 20260101/us-east-1/sagemaker/aws4_request`.
-fn signing_scope(auth: &str) -> Option<String> {
-    let (algorithm, rest) = auth.split_once(' ')?;
-    let credential = rest
-        .split(',')
-        .map(str::trim)
-        .find_map(|p| p.strip_prefix("Credential="))?;
-    let (_key_id, scope) = credential.split_once('/')?;
-    Some(format!("{algorithm} {scope}"))
-}
 
 /// Slots and a wait queue with their own service time: the server's own, or a profile's.
 struct Lane {
@@ -401,13 +160,6 @@ impl State {
             tokio::time::sleep(d).await;
         }
     }
-}
-
-/// Which kind of path a request came in on.
-#[derive(Clone, Copy, PartialEq)]
-enum Path {
-    Container,
-    Runtime,
 }
 
 /// A running simulated endpoint; dropping it (or calling [`FakeEndpoint::stop`]) stops it.
@@ -568,39 +320,6 @@ async fn accept_loop(
     }
 }
 
-fn response(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() = status;
-    r
-}
-
-/// A runtime-path error the way SageMaker sends it: status, `X-Amzn-Errortype`, JSON message.
-fn runtime_error(
-    status: u16,
-    code: &str,
-    message: &str,
-    original: Option<u16>,
-) -> Response<Full<Bytes>> {
-    let mut body = serde_json::json!({ "message": message, "Message": message });
-    if let Some(o) = original {
-        body["OriginalStatusCode"] = serde_json::json!(o);
-        body["OriginalMessage"] = serde_json::json!("simulated model failure");
-    }
-    let mut r = response(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        body.to_string(),
-    );
-    let h = r.headers_mut();
-    h.insert(
-        "content-type",
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    if let Ok(v) = hyper::header::HeaderValue::from_str(code) {
-        h.insert("x-amzn-errortype", v);
-    }
-    r
-}
-
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
@@ -714,74 +433,9 @@ impl Drop for Waiting<'_> {
     }
 }
 
-fn service_unavailable(path: Path) -> Response<Full<Bytes>> {
-    match path {
-        Path::Container => response(StatusCode::SERVICE_UNAVAILABLE, "queue full"),
-        Path::Runtime => runtime_error(
-            503,
-            "ServiceUnavailable",
-            "The service is unavailable. Try again later.",
-            None,
-        ),
-    }
-}
-
-/// The errors the service front end answers before a request reaches the model, chosen by
-/// where `u` (uniform in [0, 1)) falls among the configured shares.
-fn front_door_error(cfg: &FakeConfig, u: f64, path: Path) -> Option<Response<Full<Bytes>>> {
-    let mut edge = cfg.unavailable_rate;
-    if u < edge {
-        return Some(service_unavailable(path));
-    }
-    edge += cfg.not_ready_rate;
-    if u < edge {
-        return Some(match path {
-            Path::Container => response(StatusCode::SERVICE_UNAVAILABLE, "model not ready"),
-            Path::Runtime => runtime_error(
-                429,
-                "ModelNotReadyException",
-                "Model is not ready to serve requests yet.",
-                None,
-            ),
-        });
-    }
-    edge += cfg.internal_failure_rate;
-    if u < edge {
-        return Some(match path {
-            Path::Container => response(StatusCode::INTERNAL_SERVER_ERROR, "internal failure"),
-            Path::Runtime => {
-                runtime_error(500, "InternalFailure", "An internal error occurred.", None)
-            }
-        });
-    }
-    edge += cfg.validation_rate;
-    if u < edge {
-        return Some(match path {
-            Path::Container => response(StatusCode::BAD_REQUEST, "invalid request"),
-            Path::Runtime => runtime_error(
-                400,
-                "ValidationError",
-                "Endpoint simulated of account 000000000000 not found.",
-                None,
-            ),
-        });
-    }
-    None
-}
-
-fn is_runtime_path(p: &str) -> bool {
-    runtime_endpoint_name(p).is_some()
-}
-
-/// The endpoint named by a runtime path `/endpoints/{name}/invocations`.
-fn runtime_endpoint_name(p: &str) -> Option<&str> {
-    p.strip_prefix("/endpoints/")
-        .and_then(|rest| rest.strip_suffix("/invocations"))
-        .filter(|name| !name.is_empty() && !name.contains('/'))
-}
-
 #[cfg(test)]
 mod tests {
+    use super::answers::signing_scope;
     use super::*;
 
     #[test]
