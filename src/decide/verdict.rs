@@ -227,11 +227,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_failure_caused_by_the_generator_is_inconclusive_and_names_the_limit() {
-        let req = Requirements {
-            p99_ms: 400.0,
-            max_error_percent: 1.0,
+    /// A p99 limit and an error limit, nothing else (peak_tps 100).
+    fn requirements(p99_ms: f64, max_error_percent: f64) -> Requirements {
+        Requirements {
+            p99_ms,
+            max_error_percent,
             peak_tps: 100.0,
             ramp_minutes: None,
             min_tps: None,
@@ -240,7 +240,12 @@ mod tests {
             e2e_p99_ms: None,
             min_output_tokens_per_s: None,
             peak_concurrency: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_failure_caused_by_the_generator_is_inconclusive_and_names_the_limit() {
+        let req = requirements(400.0, 1.0);
         // Queued behind a full max_concurrency: p99 from the intended send is high, the
         // endpoint's own service time is fine, and requests were never sent.
         let mut s = step(200.0, 80.0, 1500.0, 20.0, 1000);
@@ -292,18 +297,7 @@ mod tests {
 
     #[test]
     fn an_endpoint_queueing_inside_itself_fails_though_its_loaded_service_time_fills_the_slots() {
-        let req = Requirements {
-            p99_ms: 1000.0,
-            max_error_percent: 1.0,
-            peak_tps: 100.0,
-            ramp_minutes: None,
-            min_tps: None,
-            ttft_p99_ms: None,
-            itl_p99_ms: None,
-            e2e_p99_ms: None,
-            min_output_tokens_per_s: None,
-            peak_concurrency: None,
-        };
+        let req = requirements(1000.0, 1.0);
         // Seen on MLflow's scoring server past its capacity: 6 ms unloaded, 700 ms once its
         // worker queue is full. 256 slots at 700 ms carry 366 rps, under the 400 offered, so
         // the loaded service time alone calls it the generator's limit.
@@ -357,18 +351,7 @@ mod tests {
 
     #[test]
     fn judges_each_requirement_with_a_reason() {
-        let req = Requirements {
-            p99_ms: 400.0,
-            max_error_percent: 0.1,
-            peak_tps: 100.0,
-            ramp_minutes: None,
-            min_tps: None,
-            ttft_p99_ms: None,
-            itl_p99_ms: None,
-            e2e_p99_ms: None,
-            min_output_tokens_per_s: None,
-            peak_concurrency: None,
-        };
+        let req = requirements(400.0, 0.1);
         // (step, pass, reason fragments)
         let cases: Vec<(StepResult, bool, Vec<&str>)> = vec![
             (step(100.0, 100.0, 399.0, 0.0, 1000), true, vec![]),

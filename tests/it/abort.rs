@@ -11,7 +11,7 @@ use rightsize::measure::client::http::{HttpTarget, HttpTargetConfig};
 use rightsize::measure::load::{self, AbortRule, FailFast, StepEnd, StepHandle, StepSpec, recover};
 use rightsize::measure::payload::Payloads;
 use rightsize::measure::stats::{Recorder, StepResult};
-use rightsize::run::campaign::{self, Outcome, RunOptions};
+use rightsize::run::campaign::Outcome;
 use rightsize::sim::{FakeConfig, FakeEndpoint};
 
 fn always_failing() -> FakeConfig {
@@ -89,10 +89,9 @@ async fn an_aborted_step_fails_with_a_reason_and_no_higher_rate_is_tried() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("c.toml");
-    std::fs::write(
-        &file,
-        campaign(
+    let finished = run_campaign(
+        dir.path(),
+        &campaign(
             "abort",
             &endpoint.invocations_url(),
             500.0,
@@ -100,11 +99,9 @@ async fn an_aborted_step_fails_with_a_reason_and_no_higher_rate_is_tried() {
         )
         .replace("step_seconds = 2\n", "step_seconds = 6\n"),
     )
-    .unwrap();
-    let c = Campaign::load(&file).unwrap();
+    .await;
+    let c = Campaign::load(&dir.path().join("c.toml")).unwrap();
     assert_eq!(c.load.abort_error_percent, 50.0, "the documented default");
-    let opts = RunOptions::new(Some(dir.path().join("out")), true);
-    let finished = campaign::run(&c, &file, &opts).await.unwrap();
     let steps = &finished.report.steps;
     assert_eq!(steps.len(), 2, "{steps:#?}");
     assert!(steps[0].pass && !steps[0].aborted, "{:?}", steps[0]);
@@ -271,20 +268,16 @@ async fn a_step_that_starts_before_the_endpoint_recovered_and_fails_is_not_judge
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("c.toml");
-    std::fs::write(
-        &file,
-        campaign(
+    let finished = run_campaign(
+        dir.path(),
+        &campaign(
             "unrecovered",
             &endpoint.invocations_url(),
             100.0,
             "start_rps = 50\ngrowth_factor = 2\nresolution_percent = 20\nmax_rps = 200\ncooldown_max_seconds = 1",
         ),
     )
-    .unwrap();
-    let c = Campaign::load(&file).unwrap();
-    let opts = RunOptions::new(Some(dir.path().join("out")), true);
-    let finished = campaign::run(&c, &file, &opts).await.unwrap();
+    .await;
     let steps = &finished.report.steps;
     let brief: Vec<_> = steps
         .iter()

@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 
 use crate::common::faults::{Fault, FaultServer, refused_port};
 use crate::common::*;
-use rightsize::config::Campaign;
 use rightsize::measure::client::http::{HttpTarget, HttpTargetConfig};
 use rightsize::measure::load::{self, StepEnd, StepHandle, StepSpec};
 use rightsize::measure::payload::Payloads;
 use rightsize::measure::stats::{Recorder, StepResult};
-use rightsize::run::campaign::{self, Outcome, RunOptions};
+use rightsize::run::campaign::Outcome;
 use rightsize::sim::{FakeConfig, FakeEndpoint};
 
 /// Margin for a loaded machine on top of a step's longest possible length. A hang lasts an hour.
@@ -159,11 +158,7 @@ fn walk_campaign(url: &str) -> String {
 
 async fn run_campaign(url: &str) -> (rightsize::report::Report, Outcome, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("c.toml");
-    std::fs::write(&file, walk_campaign(url)).unwrap();
-    let c = Campaign::load(&file).unwrap();
-    let opts = RunOptions::new(Some(dir.path().join("out")), true);
-    let finished = campaign::run(&c, &file, &opts).await.unwrap();
+    let finished = crate::common::run_campaign(dir.path(), &walk_campaign(url)).await;
     let json = read_json(&finished.dir.join("report.json"));
     assert_matches_schema(&json, "report.schema.json");
     (finished.report, finished.outcome, json)

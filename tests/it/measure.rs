@@ -164,7 +164,8 @@ async fn a_step_limited_by_max_concurrency_is_inconclusive_and_says_to_raise_it(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_whose_knee_is_generator_bound_gives_no_max_rps_and_says_why() {
-    use rightsize::run::campaign::{self, Outcome, RunOptions};
+    use crate::common::run_campaign;
+    use rightsize::run::campaign::Outcome;
     let endpoint = FakeEndpoint::start_local(FakeConfig {
         slots: 100,
         service_ms: 100.0,
@@ -174,7 +175,6 @@ async fn a_campaign_whose_knee_is_generator_bound_gives_no_max_rps_and_says_why(
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("c.toml");
     let text = crate::common::campaign(
         "generator-bound",
         &endpoint.invocations_url(),
@@ -182,10 +182,7 @@ async fn a_campaign_whose_knee_is_generator_bound_gives_no_max_rps_and_says_why(
         "search = \"walk\"\nwalk = [40, 200, 400]",
     )
     .replace("max_concurrency = 256", "max_concurrency = 8");
-    std::fs::write(&file, text).unwrap();
-    let c = rightsize::config::Campaign::load(&file).unwrap();
-    let opts = RunOptions::new(Some(dir.path().join("out")), true);
-    let finished = campaign::run(&c, &file, &opts).await.unwrap();
+    let finished = run_campaign(dir.path(), &text).await;
     let r = &finished.report;
     assert_eq!(finished.outcome, Outcome::NoPassingRate, "{r:#?}");
     assert_eq!(finished.outcome.exit_code(), 3);

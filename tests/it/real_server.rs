@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::mlflow::Mlflow;
 use crate::common::*;
-use rightsize::config::Campaign;
-use rightsize::run::campaign::{self, Outcome, RunOptions};
+use rightsize::run::campaign::Outcome;
 
 /// Successful answers per second of `clients` closed loops (each sends its next request when its
 /// last one is answered) over `for_`: an independent client, not rightsize's generator.
@@ -88,7 +87,6 @@ async fn an_overshoot_past_twice_mlflows_capacity_still_finds_its_closed_loop_th
     // The default growth (8) from a twentieth of the closed-loop rate: 0.05, 0.4, then 3.2 times
     // it, an overshoot past twice the capacity even if the server speeds up by half.
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("mlflow.toml");
     let start = format!("start_rps = {:.1}", before / 20.0);
     let text = campaign("mlflow", &url, 1000.0, &start)
         .replace("step_seconds = 2", "step_seconds = 3")
@@ -98,10 +96,7 @@ async fn an_overshoot_past_twice_mlflows_capacity_still_finds_its_closed_loop_th
             &format!("body = '{}'", server.body),
         )
         .replace("max_error_percent = 0.1", "max_error_percent = 1");
-    std::fs::write(&file, text).unwrap();
-    let c = Campaign::load(&file).unwrap();
-    let opts = RunOptions::new(Some(dir.path().join("out")), true);
-    let finished = campaign::run(&c, &file, &opts).await.unwrap();
+    let finished = run_campaign(dir.path(), &text).await;
     let report = &finished.report;
     let steps = &report.steps;
     let table = steps

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::*;
-use rightsize::config::Campaign;
 use rightsize::measure::client::http::{HttpTarget, HttpTargetConfig};
 use rightsize::measure::load::{self, StepHandle, StepSpec};
 use rightsize::measure::payload::Payloads;
 use rightsize::measure::stats::{Recorder, Verdict};
-use rightsize::run::campaign::{self, Outcome, RunOptions};
+use rightsize::run::campaign::Outcome;
 use rightsize::sim::{FakeConfig, FakeEndpoint};
 
 async fn size(
@@ -28,18 +27,14 @@ async fn size_with(
 ) -> (rightsize::report::Report, Outcome, serde_json::Value) {
     let endpoint = FakeEndpoint::start_local(fake).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("c.toml");
-    std::fs::write(
-        &file,
-        campaign("knee", &endpoint.invocations_url(), 100.0, extra_load).replace(
+    let finished = run_campaign(
+        dir.path(),
+        &campaign("knee", &endpoint.invocations_url(), 100.0, extra_load).replace(
             "max_error_percent = 0.1",
             &format!("max_error_percent = {max_error_percent}"),
         ),
     )
-    .unwrap();
-    let c = Campaign::load(&file).unwrap();
-    let opts = RunOptions::new(Some(dir.path().join("out")), true);
-    let finished = campaign::run(&c, &file, &opts).await.unwrap();
+    .await;
     let json = read_json(&finished.dir.join("report.json"));
     assert_matches_schema(&json, "report.schema.json");
     // Every completed step is in the journal too.
@@ -100,7 +95,6 @@ async fn an_endpoint_queueing_inside_itself_past_capacity_fails_and_the_knee_is_
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("c.toml");
     let text = campaign(
         "queueing",
         &endpoint.invocations_url(),
@@ -108,10 +102,7 @@ async fn an_endpoint_queueing_inside_itself_past_capacity_fails_and_the_knee_is_
         "start_rps = 60\nresolution_percent = 3",
     )
     .replace("max_concurrency = 256", "max_concurrency = 32");
-    std::fs::write(&file, text).unwrap();
-    let c = Campaign::load(&file).unwrap();
-    let opts = RunOptions::new(Some(dir.path().join("out")), true);
-    let finished = campaign::run(&c, &file, &opts).await.unwrap();
+    let finished = run_campaign(dir.path(), &text).await;
     let report = &finished.report;
     let table = brief(&report.steps);
     assert_eq!(finished.outcome, Outcome::Recommended, "{table}");

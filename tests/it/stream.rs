@@ -3,8 +3,7 @@
 //! loopback; and the campaign keys a stream needs.
 
 use crate::common::*;
-use rightsize::config::Campaign;
-use rightsize::run::campaign::{self, Outcome, RunOptions};
+use rightsize::run::campaign::Outcome;
 use rightsize::sim::llm::{LlmConfig, LlmEndpoint};
 
 /// A concurrency campaign against `url` with short steps; `requirements` and `load` are extra
@@ -41,11 +40,7 @@ cooldown_max_seconds = 0
 
 async fn run_campaign(text: &str) -> (rightsize::report::Report, Outcome, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("c.toml");
-    std::fs::write(&file, text).unwrap();
-    let c = Campaign::load(&file).unwrap();
-    let opts = RunOptions::new(Some(dir.path().join("out")), true);
-    let finished = campaign::run(&c, &file, &opts).await.unwrap();
+    let finished = crate::common::run_campaign(dir.path(), text).await;
     let json = read_json(&finished.dir.join("report.json"));
     assert_matches_schema(&json, "report.schema.json");
     (finished.report, finished.outcome, json)

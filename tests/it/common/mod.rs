@@ -69,6 +69,18 @@ max_concurrency = 256
     )
 }
 
+/// Writes `text` as `c.toml` in `dir`, runs that campaign quietly with its report in
+/// `dir/out`, and returns how it finished.
+pub async fn run_campaign(dir: &Path, text: &str) -> rightsize::run::campaign::Finished {
+    let file = dir.join("c.toml");
+    std::fs::write(&file, text).unwrap();
+    let c = rightsize::config::Campaign::load(&file).unwrap();
+    let opts = rightsize::run::campaign::RunOptions::new(Some(dir.join("out")), true);
+    rightsize::run::campaign::run(&c, &file, &opts)
+        .await
+        .unwrap()
+}
+
 /// Checks a JSON document against a schema file in `docs/`.
 pub fn assert_matches_schema(doc: &serde_json::Value, schema_file: &str) {
     let path = repo_root().join("docs").join(schema_file);
