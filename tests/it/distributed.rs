@@ -18,14 +18,14 @@ use tokio_util::sync::CancellationToken;
 use crate::common::kube_standin::StandIn;
 use crate::common::{assert_matches_schema, bin, campaign, read_json, run_bin_async, text};
 
-fn local(file: &Path) -> Local {
+pub(crate) fn local(file: &Path) -> Local {
     Local {
         program: PathBuf::from(bin()),
         campaign_file: file.to_path_buf(),
     }
 }
 
-fn coordinator(backend: Box<dyn Backend>, shards: u32) -> Arc<Coordinator> {
+pub(crate) fn coordinator(backend: Box<dyn Backend>, shards: u32) -> Arc<Coordinator> {
     let d = DistributedConfig {
         shards,
         start_delay_seconds: Some(1.0),
@@ -54,7 +54,11 @@ async fn stand_in(dir: &Path) -> (StandIn, PathBuf) {
     (api, kubeconfig)
 }
 
-async fn run(file: &Path, out: &Path, d: Option<Arc<Coordinator>>) -> campaign::Finished {
+pub(crate) async fn run(
+    file: &Path,
+    out: &Path,
+    d: Option<Arc<Coordinator>>,
+) -> campaign::Finished {
     let c = Campaign::load(file).unwrap();
     let mut opts = RunOptions::new(Some(out.to_path_buf()), true);
     opts.distributed = d;
