@@ -60,9 +60,8 @@ fn endpoint_met_its_part(step: &StepResult, req: &Requirements) -> bool {
         && error_percent <= req.max_error_percent
 }
 
-/// The share of the generator's ceiling (`max_concurrency` ÷ mean service time) above which
-/// an offered rate is the generator's limit: near it, random bunching fills every slot.
-pub const CEILING_SHARE: f64 = 0.8;
+pub use crate::measure::load::CEILING_SHARE;
+use crate::measure::load::slots_ceiling_rps;
 
 /// The endpoint's unloaded service time: the lowest mean service time among the steps that
 /// passed (`None` before one has). A later step's slots are judged against it.
@@ -93,8 +92,7 @@ pub fn generator_limit(step: &StepResult, unloaded_service_ms: Option<f64>) -> O
     let mean_ms = unloaded_service_ms
         .filter(|u| *u > 0.0)
         .map_or(step.service_ms.mean, |u| u.min(step.service_ms.mean));
-    let mean_s = mean_ms / 1000.0;
-    let ceiling = (mean_s > 0.0).then(|| step.max_concurrency as f64 / mean_s);
+    let ceiling = slots_ceiling_rps(step.max_concurrency, mean_ms);
     if step.max_concurrency > 0
         && step.peak_in_flight >= step.max_concurrency
         && let Some(ceiling) = ceiling

@@ -182,7 +182,10 @@ pub async fn run_with<T: Target>(
             recovery_s = Some(crate::num::round3(waited.as_secs_f64()));
         }
         let index = steps.len() + 1;
-        let spec = step_spec(c, rate);
+        let mut spec = step_spec(c, rate);
+        if let Some(f) = spec.fail_fast.as_mut() {
+            f.unloaded_service_ms = verdict::unloaded_service_ms(&steps);
+        }
         if let Some(cap) = caps.check_before(&spec, sent_so_far, tokio::time::Instant::now()) {
             let reason = cap.reason.clone();
             capped = Some(cap);

@@ -80,6 +80,7 @@ pub fn step_spec(c: &Campaign, rate: f64) -> StepSpec {
             spec.fail_fast = c.requirements.p99_limit_ms().map(|p99_ms| FailFast {
                 p99_ms,
                 max_error_percent: c.requirements.max_error_percent,
+                unloaded_service_ms: None,
             });
             spec
         }

@@ -147,6 +147,7 @@ async fn fail_fast_step(
         Arc::new(HttpTarget::new(&HttpTargetConfig::for_url(&endpoint.invocations_url())).unwrap());
     let mut spec = StepSpec::new(rate, 0.5, window_s, 1024, Duration::from_secs(60));
     spec.fail_fast = Some(FailFast {
+        unloaded_service_ms: None,
         p99_ms: 100.0,
         max_error_percent: 0.1,
     });

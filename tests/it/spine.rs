@@ -83,7 +83,8 @@ async fn finds_the_knee_of_a_400_rps_endpoint_within_90_to_100_percent() {
 /// scoring server answers in 6 ms unloaded and 700 ms past its capacity) fills the generator's
 /// slots with requests waiting in *its* queue. Its service time then stays under p99_ms (32
 /// slots ÷ 400 rps = 80 ms < 100 ms) while the latency from the intended send grows without
-/// bound: the endpoint's failure, not the generator's, so the search goes on and finds the knee.
+/// bound: the endpoint's failure, not the generator's, so the step stops early and the search
+/// goes on and finds the knee.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_queueing_inside_itself_past_capacity_fails_and_the_knee_is_found() {
     let endpoint = FakeEndpoint::start_local(FakeConfig {
@@ -116,6 +117,13 @@ async fn an_endpoint_queueing_inside_itself_past_capacity_fails_and_the_knee_is_
     assert_eq!(over.peak_in_flight, 32, "{table}");
     assert!(over.service_ms.p99 < 100.0, "{table}");
     assert_eq!(over.verdict, Some(Verdict::Fail), "{table}");
+    // And it is stopped as soon as it cannot pass, as any endpoint's failure is: the whole
+    // latency is judged, not only the service time.
+    assert!(
+        over.reasons[0].starts_with("stopped after"),
+        "{:?}\n{table}",
+        over.reasons
+    );
     let max = report.max_rps.unwrap();
     assert!(
         (360.0..=412.0).contains(&max),

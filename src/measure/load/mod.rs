@@ -26,7 +26,7 @@ use crate::measure::stream_stats::StreamSample;
 use crate::measure::threads;
 
 pub use schedule::{Arrivals, Part, Schedule};
-pub use watch::{AbortRule, FailFast};
+pub use watch::{AbortRule, CEILING_SHARE, FailFast, slots_can_limit, slots_ceiling_rps};
 
 /// The resolution of tokio's timer.
 const TICK: Duration = Duration::from_millis(1);

@@ -110,6 +110,30 @@ pub async fn watch_errors(
 pub struct FailFast {
     pub p99_ms: f64,
     pub max_error_percent: f64,
+    /// The endpoint's unloaded mean service time, when a passing step has shown it: with every
+    /// slot in flight, it tells whether the slots or the endpoint's own queue hold the step
+    /// back ([`slots_can_limit`]).
+    pub unloaded_service_ms: Option<f64>,
+}
+
+/// The share of the slots' ceiling (`max_concurrency` ÷ mean service time) above which an
+/// offered rate is the generator's limit: near it, random bunching fills every slot.
+pub const CEILING_SHARE: f64 = 0.8;
+
+/// The most requests per second `max_concurrency` slots carry at a mean service time of
+/// `service_ms` (Little's law); `None` without a service time.
+pub fn slots_ceiling_rps(max_concurrency: u64, service_ms: f64) -> Option<f64> {
+    (service_ms > 0.0).then(|| max_concurrency as f64 * 1000.0 / service_ms)
+}
+
+/// Whether `max_concurrency` slots may be what limits a step offered at `rate`: its rate is
+/// near what they carry at the endpoint's unloaded service time. Without that service time it
+/// may always be. When it may not, every slot in flight means the endpoint's own queue.
+pub fn slots_can_limit(rate: f64, max_concurrency: u64, unloaded_service_ms: Option<f64>) -> bool {
+    match unloaded_service_ms.and_then(|u| slots_ceiling_rps(max_concurrency, u)) {
+        Some(ceiling) => rate >= ceiling * CEILING_SHARE,
+        None => true,
+    }
 }
 
 /// A backlog below this many requests never stops a step: a few slow answers at a low rate are
@@ -194,11 +218,14 @@ pub async fn watch_fail_fast(
             .load(std::sync::atomic::Ordering::Relaxed);
         // Requests waiting behind max_concurrency wait in the generator, not the endpoint: their
         // latencies say more about the generator than the endpoint. Judge the endpoint's own
-        // part only — its failures and its service times — and stop on those alone.
+        // part only — its failures and its service times — and stop on those alone. Unless the
+        // slots could carry far more than this rate at the endpoint's unloaded service time:
+        // then the endpoint's own queue filled them, and the whole latency is judged below.
         if recorder
             .peak_in_flight
             .load(std::sync::atomic::Ordering::Relaxed)
             >= max_concurrency
+            && slots_can_limit(sched.rate, max_concurrency, rule.unloaded_service_ms)
         {
             let slow = recorder.served_slower_than(limit_us);
             if let Some(reason) = rule.decided(measured, slow, failed) {
@@ -319,6 +346,7 @@ mod tests {
     #[test]
     fn a_step_is_decided_once_its_verdict_can_only_be_a_failure() {
         let r = FailFast {
+            unloaded_service_ms: None,
             p99_ms: 100.0,
             max_error_percent: 0.1,
         };
@@ -382,5 +410,24 @@ mod tests {
         assert_eq!(due_by(&s, total, Duration::ZERO), 1);
         assert_eq!(due_by(&s, total, Duration::from_millis(250)), 3);
         assert_eq!(due_by(&s, total, Duration::from_secs(60)), total);
+    }
+
+    #[test]
+    fn full_slots_are_the_generators_limit_only_near_what_they_carry_unloaded() {
+        // 32 slots at 20 ms carry 1,600 rps; 80 % of it is 1,280.
+        assert_eq!(slots_ceiling_rps(32, 20.0), Some(1600.0));
+        assert_eq!(slots_ceiling_rps(32, 0.0), None);
+        assert!(
+            !slots_can_limit(480.0, 32, Some(20.0)),
+            "the endpoint's queue"
+        );
+        assert!(
+            slots_can_limit(1300.0, 32, Some(20.0)),
+            "near the slots' ceiling"
+        );
+        assert!(
+            slots_can_limit(480.0, 32, None),
+            "nothing passed yet: maybe"
+        );
     }
 }
