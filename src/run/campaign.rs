@@ -182,9 +182,12 @@ pub async fn run_with<T: Target>(
             recovery_s = Some(crate::num::round3(waited.as_secs_f64()));
         }
         let index = steps.len() + 1;
+        // The endpoint's unloaded service time so far: the early stop, each shard's check and
+        // the verdict judge a full set of slots against it.
+        let unloaded_service_ms = verdict::unloaded_service_ms(&steps);
         let mut spec = step_spec(c, rate);
         if let Some(f) = spec.fail_fast.as_mut() {
-            f.unloaded_service_ms = verdict::unloaded_service_ms(&steps);
+            f.unloaded_service_ms = unloaded_service_ms;
         }
         if let Some(cap) = caps.check_before(&spec, sent_so_far, tokio::time::Instant::now()) {
             let reason = cap.reason.clone();
@@ -210,7 +213,7 @@ pub async fn run_with<T: Target>(
                             index,
                             rate,
                             longest: spec.longest(),
-                            unloaded_service_ms: verdict::unloaded_service_ms(&steps),
+                            unloaded_service_ms,
                         },
                         &handle.cancel,
                         opts.quiet,
@@ -277,8 +280,7 @@ pub async fn run_with<T: Target>(
         let abort = measurement.abort;
         let failed_early = measurement.failed_early.clone();
         let mut step = measurement.into_result();
-        let (v, mut reasons) =
-            verdict::decide(&step, &c.requirements, verdict::unloaded_service_ms(&steps));
+        let (v, mut reasons) = verdict::decide(&step, &c.requirements, unloaded_service_ms);
         if let Some(a) = abort {
             reasons.insert(
                 0,

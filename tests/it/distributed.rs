@@ -7,16 +7,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rightsize::config::{Campaign, DistributedConfig};
+use rightsize::config::DistributedConfig;
 use rightsize::measure::wire::{self, ShardResult};
-use rightsize::run::campaign::{self, Outcome, RunOptions};
+use rightsize::run::campaign::Outcome;
 use rightsize::run::distributed::local::{self, Local};
 use rightsize::run::distributed::{Backend, BoxFuture, Coordinator, ShardRun, StepOrder};
 use rightsize::sim::{FakeConfig, FakeEndpoint};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::kube_standin::StandIn;
-use crate::common::{assert_matches_schema, bin, campaign, read_json, run_bin_async, text};
+use crate::common::{
+    assert_matches_schema, bin, campaign, read_json, run_bin_async, run_campaign_file, text,
+};
 
 pub(crate) fn local(file: &Path) -> Local {
     Local {
@@ -54,17 +56,6 @@ async fn stand_in(dir: &Path) -> (StandIn, PathBuf) {
     (api, kubeconfig)
 }
 
-pub(crate) async fn run(
-    file: &Path,
-    out: &Path,
-    d: Option<Arc<Coordinator>>,
-) -> campaign::Finished {
-    let c = Campaign::load(file).unwrap();
-    let mut opts = RunOptions::new(Some(out.to_path_buf()), true);
-    opts.distributed = d;
-    campaign::run(&c, file, &opts).await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_and_four_local_shards_find_the_same_max_rps_as_one_process() {
     let dir = tempfile::tempdir().unwrap();
@@ -78,12 +69,12 @@ async fn two_and_four_local_shards_find_the_same_max_rps_as_one_process() {
         campaign("knee", url, 100.0, "start_rps = 50\nresolution_percent = 3")
     })
     .await;
-    let one = run(&file, &dir.path().join("one"), None).await;
+    let one = run_campaign_file(&file, &dir.path().join("one"), None).await;
     assert_eq!(one.outcome, Outcome::Recommended, "{:#?}", one.report.steps);
     let single = one.report.max_rps.unwrap();
     for n in [2u32, 4] {
         let out = dir.path().join(format!("n{n}"));
-        let f = run(&file, &out, Some(coordinator(Box::new(local(&file)), n))).await;
+        let f = run_campaign_file(&file, &out, Some(coordinator(Box::new(local(&file)), n))).await;
         assert_eq!(
             f.outcome,
             Outcome::Recommended,
@@ -261,7 +252,7 @@ async fn a_shard_killed_mid_step_or_started_late_makes_the_step_invalid_and_it_i
         spoil: 1,
         late: false,
     };
-    let f = run(
+    let f = run_campaign_file(
         &file,
         &dir.path().join("killed"),
         Some(coordinator(Box::new(killed), 2)),
@@ -303,7 +294,7 @@ async fn a_shard_killed_mid_step_or_started_late_makes_the_step_invalid_and_it_i
         late: true,
     };
     let out = dir.path().join("late");
-    let f = run(&file, &out, Some(coordinator(Box::new(late), 2))).await;
+    let f = run_campaign_file(&file, &out, Some(coordinator(Box::new(late), 2))).await;
     fake.stop();
     assert!(f.report.partial);
     assert!(f.report.steps.is_empty(), "{:#?}", f.report.steps);
@@ -633,7 +624,7 @@ async fn a_concurrency_campaign_of_streams_over_two_shards_holds_the_concurrency
             .replace("warmup_seconds = 10", "warmup_seconds = 0.2"),
     )
     .unwrap();
-    let f = run(
+    let f = run_campaign_file(
         &file,
         &dir.path().join("out"),
         Some(coordinator(Box::new(local(&file)), 2)),

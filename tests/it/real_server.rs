@@ -210,7 +210,7 @@ async fn two_local_shards_find_mlflows_closed_loop_throughput_like_one_process()
     let file = dir.path().join("c.toml");
     std::fs::write(&file, reference.campaign("")).unwrap();
     let shards = crate::distributed::coordinator(Box::new(crate::distributed::local(&file)), 2);
-    let finished = crate::distributed::run(&file, &dir.path().join("out"), Some(shards)).await;
+    let finished = run_campaign_file(&file, &dir.path().join("out"), Some(shards)).await;
     let table = table(&finished.report.steps);
     assert_eq!(finished.outcome, Outcome::Recommended, "{table}");
     for s in &finished.report.steps {

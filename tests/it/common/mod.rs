@@ -74,9 +74,19 @@ max_concurrency = 256
 pub async fn run_campaign(dir: &Path, text: &str) -> rightsize::run::campaign::Finished {
     let file = dir.join("c.toml");
     std::fs::write(&file, text).unwrap();
-    let c = rightsize::config::Campaign::load(&file).unwrap();
-    let opts = rightsize::run::campaign::RunOptions::new(Some(dir.join("out")), true);
-    rightsize::run::campaign::run(&c, &file, &opts)
+    run_campaign_file(&file, &dir.join("out"), None).await
+}
+
+/// Runs the campaign in `file` quietly with its report in `out`, over `shards` when given.
+pub async fn run_campaign_file(
+    file: &Path,
+    out: &Path,
+    shards: Option<std::sync::Arc<rightsize::run::distributed::Coordinator>>,
+) -> rightsize::run::campaign::Finished {
+    let c = rightsize::config::Campaign::load(file).unwrap();
+    let mut opts = rightsize::run::campaign::RunOptions::new(Some(out.to_path_buf()), true);
+    opts.distributed = shards;
+    rightsize::run::campaign::run(&c, file, &opts)
         .await
         .unwrap()
 }
